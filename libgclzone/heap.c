@@ -1,0 +1,542 @@
+/* heap.c: thread heaps, size classes and slabs (the small and medium blocks).
+ *
+ * Each thread allocates from its own heap, so the common malloc and free
+ * take no lock and no atomic. A slab is a span of one size class with three
+ * free lists (mimalloc's free-list sharding): `free` to allocate from,
+ * `local_free` where the owner frees, and `xfree`, a lock-free stack where
+ * other threads free. When `free` runs dry the owner collects the other two;
+ * only then does it look further (other slabs, orphans, the arena).
+ *
+ * Invariants:
+ *  - a slab's free lists, `used` and queue links change only in its owner
+ *    thread (or, for an orphan, under gcl_orphan_lock);
+ *  - s->fast_owner == h exactly while slab s sits in h's queue; a slab on
+ *    h's full list has fast_owner NULL, so every free into it is noticed;
+ *  - blocks below s->bump are live (word 1 != free tag) or free (tag set);
+ *    blocks at or above bump were never handed out.
+ * Thread exit (and fork, for the threads that vanish) orphans a heap's
+ * slabs; frees keep flowing into their xfree lists and any thread short of
+ * a slab of that class adopts them, releasing those that became empty.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static gcl_span_t span_empty; /* free == NULL: sends malloc to the generic path */
+
+gcl_heap_t gcl_heap_empty = {.direct = {[0 ... GCL_DIRECT_N - 1] = &span_empty}};
+GCL_TLS gcl_heap_t *gcl_tls_heap = &gcl_heap_empty;
+
+gcl_lock_t gcl_heap_lock = GCL_LOCK_INIT;
+gcl_lock_t gcl_orphan_lock = GCL_LOCK_INIT;
+
+static struct {
+  gcl_heap_t *list;   /* live heaps */
+  gcl_heap_t *pool;   /* heap structs of exited threads */
+  uintptr_t bump;     /* next never-used heap struct */
+  size_t count;
+  gcl_spanq_t orphans;
+} H;
+
+bool gcl_heap_reset(void) {
+  if (H.count) return false;
+  memset(&H, 0, sizeof H);
+  H.bump = gcl_region.heaps.base;
+  return true;
+}
+
+size_t gcl_heap_count(void) {
+  return gcl_load_relaxed(&H.count);
+}
+
+/* ---- queues -------------------------------------------------------------------- */
+
+static void q_push_back(gcl_spanq_t *q, gcl_span_t *s) {
+  s->next = NULL;
+  s->prev = q->last;
+  if (q->last) q->last->next = s;
+  else q->first = s;
+  q->last = s;
+}
+
+static void q_push_front(gcl_spanq_t *q, gcl_span_t *s) {
+  s->prev = NULL;
+  s->next = q->first;
+  if (q->first) q->first->prev = s;
+  else q->last = s;
+  q->first = s;
+}
+
+static void q_remove(gcl_spanq_t *q, gcl_span_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else q->first = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else q->last = s->prev;
+  s->next = s->prev = NULL;
+}
+
+/* Point direct[] at the class's first slab (or the empty span). */
+static void set_current(gcl_heap_t *h, unsigned c) {
+  size_t size = gcl_class_size(c);
+  if (size > GCL_DIRECT_MAX) return;
+  gcl_span_t *s = h->queue[c].first ? h->queue[c].first : &span_empty;
+  size_t lo = c == 1 ? 0 : gcl_class_size(c - 1) / 16 + 1;
+  for (size_t w = lo; w <= size / 16; w++) h->direct[w] = s;
+}
+
+/* ---- slabs ---------------------------------------------------------------------- */
+
+static size_t class_slots(unsigned c) {
+  size_t n = (gcl_class_size(c) * GCL_SLAB_MIN_BLOCKS + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
+  return n ? n : 1;
+}
+
+static gcl_span_t *slab_new(gcl_heap_t *h, unsigned c) {
+  size_t slots = class_slots(c), bs = gcl_class_size(c);
+  gcl_span_t *s = gcl_arena_take(slots, 1, GCL_SPAN_SLAB);
+  if (!s) return NULL;
+  s->block_size = (uint32_t)bs;
+  s->klass = (uint8_t)c;
+  s->divmagic = UINT64_MAX / bs + 1;
+  s->free = s->local_free = NULL;
+  s->used = 0;
+  s->bump = s->start;
+  s->bump_end = s->start + ((slots << GCL_SLOT_SHIFT) / bs) * bs;
+  s->xfree = 0;
+  s->xcount = 0;
+  s->full = 0;
+  s->fast_owner = h;
+  gcl_store_release(&s->heap, h);
+  q_push_front(&h->queue[c], s);
+  set_current(h, c);
+  return s;
+}
+
+/* Hand out never-used blocks: about a page's worth at a time, so a slab's
+ * pages are touched only as they are needed. Needs s->free == NULL. */
+static void slab_extend(gcl_span_t *s) {
+  size_t bs = s->block_size;
+  size_t n = bs >= 4096 ? 1 : 4096 / bs;
+  size_t left = (s->bump_end - s->bump) / bs;
+  if (n > left) n = left;
+  gcl_block_t *first = (gcl_block_t *)s->bump, *b = first;
+  for (size_t i = 1; i < n; i++) {
+    gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
+    b->next = next;
+    b->tag = gcl_block_free_tag(b);
+    b = next;
+  }
+  b->next = NULL;
+  b->tag = gcl_block_free_tag(b);
+  s->free = first;
+  s->bump += n * bs;
+}
+
+/* Move local_free and the cross-thread frees onto `free` (owner only). */
+static void slab_collect(gcl_span_t *s) {
+  if (gcl_load_relaxed(&s->xfree)) {
+    gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->xfree, 0, __ATOMIC_ACQUIRE);
+    uint32_t n = 1;
+    gcl_block_t *tail = x;
+    while (tail->next) tail = tail->next, n++;
+    __atomic_fetch_sub(&s->xcount, n, __ATOMIC_RELAXED);
+    gcl_store_relaxed(&s->used, s->used - n);
+    tail->next = s->local_free;
+    s->local_free = x;
+  }
+  if (s->local_free) {
+    gcl_block_t *l = s->local_free;
+    s->local_free = NULL;
+    if (s->free) {
+      gcl_block_t *tail = l;
+      while (tail->next) tail = tail->next;
+      tail->next = s->free;
+    }
+    s->free = l;
+  }
+}
+
+static gcl_block_t *slab_pop(gcl_span_t *s) {
+  gcl_block_t *b = s->free;
+  s->free = b->next;
+  b->tag = 0;
+  gcl_store_relaxed(&s->used, s->used + 1);
+  return b;
+}
+
+static void slab_to_queue(gcl_heap_t *h, gcl_span_t *s) {
+  q_remove(&h->full, s);
+  __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
+  s->fast_owner = h;
+  q_push_back(&h->queue[s->klass], s);
+  set_current(h, s->klass);
+}
+
+/* s has no free block: park it on the full list. A cross-thread free that
+ * raced with this is caught by the seq_cst pair (full store, xfree load)
+ * here and (xfree push, full load) in free_remote. */
+static void slab_to_full(gcl_heap_t *h, gcl_span_t *s) {
+  q_remove(&h->queue[s->klass], s);
+  q_push_back(&h->full, s);
+  s->fast_owner = NULL;
+  __atomic_store_n(&s->full, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&s->xfree, __ATOMIC_SEQ_CST)) slab_to_queue(h, s);
+  set_current(h, s->klass);
+}
+
+/* Bring back full slabs that other threads have freed into. */
+static bool revive_full(gcl_heap_t *h, unsigned c) {
+  if (!gcl_load_relaxed(&h->xfull_hint)) return false;
+  __atomic_store_n(&h->xfull_hint, 0, __ATOMIC_SEQ_CST);
+  bool got = false;
+  for (gcl_span_t *s = h->full.first, *next; s; s = next) {
+    next = s->next;
+    if (__atomic_load_n(&s->xfree, __ATOMIC_SEQ_CST)) {
+      slab_to_queue(h, s);
+      got |= s->klass == c;
+    }
+  }
+  return got;
+}
+
+/* Give an orphan (or a dying heap's slab) back if it is empty; else keep it
+ * on the orphan list. Called with gcl_orphan_lock held. */
+static bool orphan_settle(gcl_span_t *s) {
+  slab_collect(s);
+  if (s->used) return false;
+  gcl_arena_give(s);
+  return true;
+}
+
+static void orphan_push(gcl_span_t *s) {
+  s->orphan = 1;
+  q_push_back(&H.orphans, s);
+}
+
+static void orphan_remove(gcl_span_t *s) {
+  s->orphan = 0;
+  q_remove(&H.orphans, s);
+}
+
+/* Someone freed into an orphan (its thread has exited): give the slab back
+ * as soon as it is empty, rather than wait for an adoption scan. The slab
+ * may have been adopted or released meanwhile; `orphan`, read under the
+ * lock, tells (if it is another orphan by now, it is as good a candidate). */
+static void orphan_freed(gcl_span_t *s) {
+  if (!gcl_trylock(&gcl_orphan_lock)) return;
+  if (s->kind == GCL_SPAN_SLAB && s->orphan) {
+    slab_collect(s);
+    if (s->used == 0) {
+      orphan_remove(s);
+      gcl_arena_give(s);
+    }
+  }
+  gcl_unlock(&gcl_orphan_lock);
+}
+
+/* Adopt an orphaned slab of class c with room, releasing empty orphans on
+ * the way. Bounded, and skipped when another thread holds the lock. */
+static bool adopt_orphan(gcl_heap_t *h, unsigned c) {
+  if (!gcl_load_relaxed(&H.orphans.first) || !gcl_trylock(&gcl_orphan_lock)) return false;
+  bool got = false;
+  int budget = 32;
+  for (gcl_span_t *s = H.orphans.first, *next; s && budget-- > 0; s = next) {
+    next = s->next;
+    orphan_remove(s);
+    if (orphan_settle(s)) continue;
+    if (s->klass == c && (s->free || s->bump < s->bump_end)) {
+      s->fast_owner = h;
+      gcl_store_release(&s->heap, h);
+      q_push_back(&h->queue[c], s);
+      set_current(h, c);
+      got = true;
+      break;
+    }
+    orphan_push(s); /* rotate: look at others next time */
+  }
+  gcl_unlock(&gcl_orphan_lock);
+  return got;
+}
+
+/* A block of class c for heap h, or NULL when the arena is full. */
+static gcl_block_t *class_pop(gcl_heap_t *h, unsigned c) {
+  for (;;) {
+    for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {
+      next = s->next;
+      if (!s->free) slab_collect(s);
+      if (!s->free && s->bump < s->bump_end) slab_extend(s);
+      if (s->free) {
+        if (s != h->queue[c].first) {
+          q_remove(&h->queue[c], s);
+          q_push_front(&h->queue[c], s);
+          set_current(h, c);
+        }
+        return slab_pop(s);
+      }
+      slab_to_full(h, s);
+    }
+    if (revive_full(h, c)) continue;
+    if (adopt_orphan(h, c)) continue;
+    if (!slab_new(h, c)) return NULL;
+  }
+}
+
+/* ---- thread heaps ------------------------------------------------------------------- */
+
+static gcl_heap_t *heap_new(void) {
+  if (gcl_process_ensure() != 0) return NULL;
+  gcl_lock(&gcl_heap_lock);
+  gcl_heap_t *h = H.pool;
+  if (h) {
+    H.pool = h->pool_next;
+  } else if (gcl_region_grow(&gcl_region.heaps, H.bump + sizeof *h, GCL_SLOT_SIZE) == 0) {
+    h = (gcl_heap_t *)H.bump;
+    H.bump += sizeof *h;
+  }
+  if (h) {
+    memset(h, 0, sizeof *h);
+    for (size_t w = 0; w < GCL_DIRECT_N; w++) h->direct[w] = &span_empty;
+    h->live = 1;
+    h->next = H.list;
+    if (H.list) H.list->prev = h;
+    H.list = h;
+    H.count++;
+  }
+  gcl_unlock(&gcl_heap_lock);
+  if (!h) return NULL;
+  /* Set the thread's heap before registering the exit hook: registering may
+   * allocate (glibc's pthread_setspecific for high keys), and that malloc
+   * must find this heap rather than build another. */
+  gcl_tls_heap = h;
+  gcl_prim_thread_set(h);
+  return h;
+}
+
+/* Hand every slab of h to the orphans (or back to the arena if empty). */
+static void heap_abandon(gcl_heap_t *h) {
+  gcl_lock(&gcl_orphan_lock);
+  for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
+    gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
+    while (q->first) {
+      gcl_span_t *s = q->first;
+      q_remove(q, s);
+      s->fast_owner = NULL;
+      __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
+      gcl_store_release(&s->heap, NULL);
+      if (!orphan_settle(s)) orphan_push(s);
+    }
+  }
+  gcl_unlock(&gcl_orphan_lock);
+  gcl_lock(&gcl_heap_lock);
+  if (h->prev) h->prev->next = h->next;
+  else H.list = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->live = 0;
+  h->pool_next = H.pool;
+  H.pool = h;
+  H.count--;
+  gcl_unlock(&gcl_heap_lock);
+}
+
+/* The thread-exit hook. A malloc in a later destructor of the same thread
+ * gets a fresh heap, and this hook runs again for it. */
+void gcl_heap_thread_done(void *heap) {
+  gcl_heap_t *h = heap;
+  if (!h || h == &gcl_heap_empty) return;
+  gcl_tls_heap = &gcl_heap_empty;
+  heap_abandon(h);
+}
+
+/* In a fork child only the forking thread survives: orphan the others. */
+void gcl_heap_fork_child(void) {
+  gcl_heap_t *me = gcl_tls_heap;
+  for (gcl_heap_t *h = H.list, *next; h; h = next) {
+    next = h->next;
+    if (h != me) heap_abandon(h);
+  }
+}
+
+/* ---- malloc ---------------------------------------------------------------------------- */
+
+static void *large_alloc(size_t size, size_t align, bool zero) {
+  if (size > gcl_region.arena.limit - gcl_region.arena.base) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t slots = (size + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
+  gcl_span_t *s = gcl_arena_take(slots ? slots : 1, align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1,
+                                 GCL_SPAN_LARGE);
+  if (!s) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (zero && !(s->flags & GCL_SPAN_ZERO)) memset((void *)s->start, 0, size);
+  return (void *)s->start;
+}
+
+GCL_NOINLINE void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size) {
+  if (gcl_unlikely(h == &gcl_heap_empty)) {
+    h = heap_new();
+    if (!h) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  if (size > GCL_MEDIUM_MAX) return large_alloc(size, 1, false);
+  unsigned c = gcl_class_of(size);
+  gcl_span_t *s = h->queue[c].first;
+  if (gcl_likely(s && s->free)) return slab_pop(s);
+  gcl_block_t *b = class_pop(h, c);
+  if (!b) errno = ENOMEM;
+  return b;
+}
+
+/* A block of at least `size` bytes aligned to `align` (a power of two): the
+ * smallest size class whose block size is a multiple of align (slabs start
+ * on slot boundaries), or a large block. `zero`: calloc semantics. */
+void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero) {
+  if (size <= GCL_MEDIUM_MAX && align <= GCL_SLOT_SIZE) {
+    unsigned c = gcl_class_of(size < align ? align : size);
+    while (c < GCL_NCLASSES && gcl_class_size(c) % align) c++;
+    if (c < GCL_NCLASSES) {
+      gcl_heap_t *h = gcl_tls_heap;
+      if (h == &gcl_heap_empty && !(h = heap_new())) {
+        errno = ENOMEM;
+        return NULL;
+      }
+      gcl_block_t *b = class_pop(h, c);
+      if (!b) errno = ENOMEM;
+      else if (zero) memset(b, 0, gcl_class_size(c));
+      return b;
+    }
+  }
+  return large_alloc(size, align, zero);
+}
+
+/* ---- free -------------------------------------------------------------------------------- */
+
+/* The slab or large span of a block handed out and not freed, else NULL;
+ * `why` gets the fatal message for the misuse. */
+static gcl_span_t *live_span(const void *p, enum gcl_fatal *why) {
+  gcl_span_t *s = gcl_arena_span_of(p);
+  *why = GCL_FATAL_INVALID_FREE;
+  if (!s) return NULL;
+  uintptr_t a = (uintptr_t)p;
+  if (s->kind == GCL_SPAN_LARGE) return a == s->start ? s : NULL;
+  if (s->kind != GCL_SPAN_SLAB) {
+    if (a == s->start && (s->flags & GCL_SPAN_WAS_LARGE)) *why = GCL_FATAL_DOUBLE_FREE;
+    return NULL;
+  }
+  if (a >= gcl_load_relaxed(&s->bump) || !gcl_span_is_block_start(s, a)) return NULL;
+  if (((const gcl_block_t *)p)->tag == gcl_block_free_tag(p)) {
+    *why = GCL_FATAL_DOUBLE_FREE;
+    return NULL;
+  }
+  return s;
+}
+
+size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse) {
+  enum gcl_fatal why;
+  gcl_span_t *s = live_span(p, &why);
+  if (!s) {
+    if (misuse == GCL_FATAL_NONE) return 0;
+    gcl_fatal(why == GCL_FATAL_DOUBLE_FREE && misuse == GCL_FATAL_INVALID_FREE ? why : misuse, p, NULL);
+  }
+  return s->kind == GCL_SPAN_LARGE ? (size_t)s->slots << GCL_SLOT_SHIFT : s->block_size;
+}
+
+static void free_remote(gcl_span_t *s, gcl_block_t *b) {
+  b->tag = gcl_block_free_tag(b);
+  /* Count first: the owner subtracts what it collects, so xcount never
+   * drops below the length of the list. */
+  __atomic_fetch_add(&s->xcount, 1, __ATOMIC_RELAXED);
+  uintptr_t old = gcl_load_relaxed(&s->xfree);
+  do {
+    b->next = (gcl_block_t *)old;
+  } while (!__atomic_compare_exchange_n(&s->xfree, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED));
+  gcl_heap_t *owner = gcl_load_acquire(&s->heap);
+  if (!owner) {
+    orphan_freed(s);
+  } else if (__atomic_load_n(&s->full, __ATOMIC_SEQ_CST)) {
+    /* Heaps are never unmapped: a stale owner only gets a needless scan. */
+    __atomic_store_n(&owner->xfull_hint, 1, __ATOMIC_SEQ_CST);
+  }
+}
+
+GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
+  if (!p) return;
+  int saved = errno;
+  if (!gcl_region_contains(p)) {
+    if (!foreign) gcl_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
+    foreign->free(p);
+    errno = saved;
+    return;
+  }
+  enum gcl_fatal why;
+  gcl_span_t *s = live_span(p, &why);
+  if (!s) gcl_fatal(why, p, NULL);
+  if (s->kind == GCL_SPAN_LARGE) {
+    gcl_arena_give(s);
+    errno = saved;
+    return;
+  }
+  gcl_heap_t *h = gcl_tls_heap;
+  gcl_block_t *b = p;
+  if (gcl_load_relaxed(&s->heap) != h) {
+    free_remote(s, b);
+    return;
+  }
+  /* Our own slab that the fast path did not take: it is on the full list. */
+  b->next = s->local_free;
+  b->tag = gcl_block_free_tag(b);
+  s->local_free = b;
+  gcl_store_relaxed(&s->used, s->used - 1);
+  if (!s->fast_owner) slab_to_queue(h, s);
+  if (s->used == 0) gcl_heap_span_empty(h, s);
+  errno = saved;
+}
+
+/* A slab of h in its queue has no block out. Keep it if it is the class's
+ * current slab (a malloc/free loop would otherwise churn the arena); else
+ * give it back. */
+GCL_NOINLINE void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s) {
+  unsigned c = s->klass;
+  if (h->queue[c].first == s) return;
+  int saved = errno;
+  q_remove(&h->queue[c], s);
+  s->fast_owner = NULL;
+  gcl_store_release(&s->heap, NULL);
+  gcl_arena_give(s);
+  errno = saved;
+}
+
+/* Release what can be released: the calling thread's empty slabs, empty
+ * orphans, then every dirty page. Returns the bytes returned to the OS. */
+size_t gcl_heap_collect(void) {
+  gcl_heap_t *h = gcl_tls_heap;
+  if (h != &gcl_heap_empty) {
+    for (unsigned c = 1; c < GCL_NCLASSES; c++) {
+      for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {
+        next = s->next;
+        slab_collect(s);
+        if (s->used == 0) {
+          q_remove(&h->queue[c], s);
+          s->fast_owner = NULL;
+          gcl_store_release(&s->heap, NULL);
+          gcl_arena_give(s);
+        }
+      }
+      set_current(h, c);
+    }
+  }
+  gcl_lock(&gcl_orphan_lock);
+  for (gcl_span_t *s = H.orphans.first, *next; s; s = next) {
+    next = s->next;
+    orphan_remove(s);
+    if (!orphan_settle(s)) orphan_push(s);
+  }
+  gcl_unlock(&gcl_orphan_lock);
+  return gcl_arena_purge_all();
+}

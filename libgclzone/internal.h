@@ -1,0 +1,340 @@
+/* internal.h: the types, constants and cross-file interface of libgclzone.
+ *
+ * Prototypes are grouped by the file that defines them. The hot paths
+ * (size class lookup, the malloc pop and the free push) are inline here so
+ * that both front ends compile them into their entry points; everything
+ * else is out of line.
+ *
+ * Naming: gclzone_* is public (include/gclzone.h), gcl_<module>_* is
+ * internal and hidden (-fvisibility=hidden). Error convention: see prim.h.
+ */
+#ifndef GCL_INTERNAL_H
+#define GCL_INTERNAL_H
+
+#include "gclzone.h"
+#include "prim.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Attributes ----------------------------------------------------------- */
+#define GCL_EXPORT __attribute__((visibility("default")))
+#define GCL_NOINLINE __attribute__((noinline))
+#define GCL_COLD __attribute__((cold, noinline))
+#define GCL_TLS __thread __attribute__((tls_model("initial-exec")))
+#define gcl_likely(x) __builtin_expect(!!(x), 1)
+#define gcl_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Fields shared between threads are plain C fields accessed only through
+ * these, so that every racy access is visible and explicit. */
+#define gcl_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define gcl_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gcl_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define gcl_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* GCL_DEBUG: 0 release, 1 cheap asserts, 2 internal asserts, 3 validators. */
+#ifndef GCL_DEBUG
+#define GCL_DEBUG 0
+#endif
+#define gcl_assert(x) ((GCL_DEBUG >= 1 && !(x)) ? gcl_assert_fail(#x, __FILE__, __LINE__) : (void)0)
+#define gcl_assert_internal(x) ((GCL_DEBUG >= 2 && !(x)) ? gcl_assert_fail(#x, __FILE__, __LINE__) : (void)0)
+
+/* ---- Geometry ---------------------------------------------------------------
+ * The arena is cut into 64 KiB slots. Every span (a slab of one size class,
+ * a large block, or a free run) is a whole number of slots, so the span of
+ * any arena address is one table lookup: gcl_hot.map[offset >> SLOT_SHIFT]. */
+#define GCL_SLOT_SHIFT 16
+#define GCL_SLOT_SIZE ((size_t)1 << GCL_SLOT_SHIFT)
+#define GCL_ALIGNMENT 16          /* minimum alignment of every block */
+#define GCL_DIRECT_MAX 1024       /* sizes served through heap->direct[] */
+#define GCL_DIRECT_N (GCL_DIRECT_MAX / 16 + 1)
+#define GCL_MEDIUM_MAX ((size_t)128 << 10) /* largest size class */
+#define GCL_NCLASSES 49           /* classes 1..48; 0 is unused */
+#define GCL_SLAB_MIN_BLOCKS 8     /* a slab holds at least this many blocks */
+#define GCL_ARENA_ALIGN ((size_t)4 << 20)
+#define GCL_MAX_HEAPS 65536       /* thread heaps alive at once */
+#define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
+#define GCL_DEFAULT_GUARD ((size_t)1 << 30)
+#define GCL_PAGE 4096             /* the page size we lay the region out with */
+
+/* ---- Types ------------------------------------------------------------------ */
+
+/* A free block. Word 0 links the free list; word 1 holds the free tag
+ * (block address ^ gcl_hot.cookie) while the block is free, and is cleared
+ * when it is handed out: a free that finds the tag is a double free. */
+typedef struct gcl_block {
+  struct gcl_block *next;
+  uintptr_t tag;
+} gcl_block_t;
+
+enum gcl_span_kind { GCL_SPAN_FREE = 0, GCL_SPAN_SLAB = 1, GCL_SPAN_LARGE = 2 };
+
+enum gcl_span_flag {
+  GCL_SPAN_ZERO = 1,         /* arena: the span's memory reads as zero */
+  GCL_SPAN_DIRTY = 2,        /* arena: free span whose pages are still resident */
+  GCL_SPAN_WAS_LARGE = 4,    /* arena: free span that begins where a large block was */
+};
+
+struct gcl_heap;
+
+/* A span: a run of slots. Slabs carry the sharded free lists (mimalloc's
+ * design): `free` to allocate from, `local_free` for the owner's frees and
+ * `xfree` for frees from other threads, so the owner needs no atomics. */
+typedef struct gcl_span {
+  /* fast path: the owner only */
+  gcl_block_t *free;
+  gcl_block_t *local_free;
+  struct gcl_heap *fast_owner; /* owner while the slab sits in its queue, else NULL */
+  uintptr_t start;
+  uint64_t divmagic;            /* UINT64_MAX / block_size + 1 */
+  uint32_t used;                /* blocks out (relaxed: stats read it) */
+  uint32_t block_size;
+  uintptr_t bump;               /* first block never handed out */
+  uintptr_t bump_end;           /* end of the last whole block */
+  /* shared */
+  uintptr_t xfree;              /* atomic: cross-thread frees */
+  uint32_t xcount;              /* atomic: blocks on xfree (for exact stats) */
+  uint8_t orphan;               /* on the orphan list (under gcl_orphan_lock) */
+  struct gcl_heap *heap;        /* atomic: owning heap; NULL if orphaned */
+  uint32_t slots;
+  uint8_t kind;                 /* enum gcl_span_kind */
+  uint8_t klass;
+  uint8_t full;                 /* atomic: slab is on its heap's full list */
+  uint8_t flags;                /* enum gcl_span_flag */
+  struct gcl_span *next, *prev; /* heap queue, full or orphan list, free bin */
+  struct gcl_span *lru_next, *lru_prev; /* arena: dirty spans, oldest first */
+  uint64_t freed_ms;            /* arena: when a dirty span was released */
+} gcl_span_t;
+
+typedef struct gcl_spanq {
+  gcl_span_t *first, *last;
+} gcl_spanq_t;
+
+/* A thread's heap. direct[] maps (size + 15) / 16 to the current slab of the
+ * size's class for sizes up to GCL_DIRECT_MAX, so malloc is one lookup. */
+typedef struct gcl_heap {
+  gcl_span_t *direct[GCL_DIRECT_N];
+  gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
+  gcl_spanq_t full;                /* slabs with none (fast_owner NULL) */
+  uint32_t xfull_hint;             /* atomic: another thread freed into a full slab */
+  uint32_t live;                   /* the heap belongs to a running thread */
+  struct gcl_heap *next, *prev;    /* all live heaps (gcl_heap_list) */
+  struct gcl_heap *pool_next;      /* free heap structs */
+} gcl_heap_t;
+
+/* What the fast paths read on every call, on one cache line. */
+typedef struct gcl_hot {
+  uintptr_t base;     /* arena base */
+  uintptr_t top;      /* atomic: bytes of the arena carved into spans */
+  gcl_span_t **map;   /* slot -> span, valid below top */
+  uintptr_t cookie;   /* free tag key */
+} __attribute__((aligned(64))) gcl_hot_t;
+
+/* One part of the region: [base, limit), committed up to `committed`. */
+typedef struct gcl_part {
+  uintptr_t base, limit, committed;
+} gcl_part_t;
+
+/* How a front end handles pointers outside the region (NULL: fatal). */
+typedef struct gcl_foreign {
+  void (*free)(void *p);
+  void *(*realloc)(void *p, size_t size);
+  size_t (*usable_size)(void *p);
+} gcl_foreign_t;
+
+/* Runtime options, read once at init (options.c). */
+typedef struct gcl_options {
+  size_t heap_size;      /* GCLZONE_HEAP_SIZE */
+  size_t arena_size;     /* GCLZONE_ARENA_SIZE */
+  uintptr_t base;        /* GCLZONE_BASE */
+  long sbrk;             /* GCLZONE_SBRK */
+  long show_stats;       /* GCLZONE_SHOW_STATS */
+  long purge_delay_ms;   /* GCLZONE_PURGE_DELAY */
+  size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
+} gcl_options_t;
+
+/* Fatal messages: the complete list (log.c holds the texts). */
+enum gcl_fatal {
+  GCL_FATAL_NONE = -1, /* not a message: "report misuse by returning 0" */
+  GCL_FATAL_DOUBLE_FREE,
+  GCL_FATAL_INVALID_FREE,
+  GCL_FATAL_INVALID_REALLOC,
+  GCL_FATAL_INVALID_SIZE,
+  GCL_FATAL_RESERVE,
+  GCL_FATAL_OS,
+  GCL_FATAL_ASSERT,
+};
+
+/* ---- region.c ---------------------------------------------------------------- */
+typedef struct gcl_region {
+  uintptr_t base, size;   /* the whole reservation */
+  gcl_part_t heap;        /* host heap (hostheap.c moves `committed`) */
+  gcl_part_t arena;       /* malloc arena (arena.c) */
+  gcl_part_t map;         /* slot map */
+  gcl_part_t spans;       /* span descriptors */
+  gcl_part_t heaps;       /* thread heap structs */
+} gcl_region_t;
+extern gcl_region_t gcl_region;
+int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base);
+void gcl_region_unreserve(void);
+int gcl_region_grow(gcl_part_t *part, uintptr_t upto, size_t step);
+static inline bool gcl_region_contains(const void *p) {
+  return (uintptr_t)p - gcl_region.base < gcl_region.size;
+}
+
+/* ---- options.c ----------------------------------------------------------------- */
+typedef struct gcl_option {
+  const char *name;   /* without the GCLZONE_ prefix */
+  char kind;          /* 's' size, 'a' address, 'n' number */
+  size_t offset;      /* field in gcl_options_t */
+  uint64_t dflt;
+  const char *help;
+} gcl_option_t;
+extern gcl_options_t gcl_opt;
+extern const gcl_option_t gcl_option_table[];
+extern const size_t gcl_option_count;
+void gcl_options_load(const char *const *env);
+int gcl_options_parse(char kind, const char *s, uint64_t *out);
+
+/* ---- log.c ------------------------------------------------------------------------ */
+extern int gcl_log_fd; /* where reports go: a duplicate of stderr taken at init */
+size_t gcl_fmt(char *buf, size_t cap, const char *fmt, ...);
+void gcl_log_printf(int fd, const char *fmt, ...);
+_Noreturn void gcl_fatal(enum gcl_fatal what, const void *p, const char *detail);
+_Noreturn void gcl_assert_fail(const char *expr, const char *file, int line);
+
+/* ---- process.c --------------------------------------------------------------------- */
+extern int gcl_state; /* atomic: 0 not yet, 1 initializing, 2 ready */
+int gcl_process_init(const gclzone_config_t *cfg);
+static inline bool gcl_ready(void) {
+  return gcl_load_acquire(&gcl_state) == 2;
+}
+int gcl_process_ensure(void); /* initialize with defaults if not done */
+
+/* ---- hostheap.c ---------------------------------------------------------------------- */
+extern gcl_lock_t gcl_hostheap_lock;
+void gcl_hostheap_reset(void);
+void *gcl_hostheap_sbrk(intptr_t increment);
+int gcl_hostheap_brk(void *addr);
+uintptr_t gcl_hostheap_break(void);
+size_t gcl_hostheap_peak(void);
+
+/* ---- arena.c ------------------------------------------------------------------------- */
+extern gcl_hot_t gcl_hot;
+extern gcl_lock_t gcl_arena_lock;
+void gcl_arena_reset(void);
+gcl_span_t *gcl_arena_take(size_t slots, size_t align, uint8_t kind);
+void gcl_arena_give(gcl_span_t *s);
+bool gcl_arena_resize(gcl_span_t *s, size_t slots);
+size_t gcl_arena_purge_all(void);
+gcl_span_t *gcl_arena_span_of(const void *p);
+typedef struct gcl_arena_stats {
+  size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
+} gcl_arena_stats_t;
+void gcl_arena_stats(gcl_arena_stats_t *out);
+
+/* ---- heap.c ---------------------------------------------------------------------------- */
+extern GCL_TLS gcl_heap_t *gcl_tls_heap;
+extern gcl_heap_t gcl_heap_empty;
+extern gcl_lock_t gcl_heap_lock;   /* heap list, heap pool */
+extern gcl_lock_t gcl_orphan_lock; /* orphaned slabs */
+bool gcl_heap_reset(void);
+void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size);
+void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero);
+void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign);
+void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s);
+void gcl_heap_thread_done(void *heap);
+void gcl_heap_fork_child(void);
+size_t gcl_heap_collect(void);
+size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse);
+size_t gcl_heap_count(void);
+
+/* ---- alloc.c ---------------------------------------------------------------------------- */
+void *gcl_malloc(size_t size);
+void gcl_free(void *p, const gcl_foreign_t *foreign);
+void *gcl_calloc(size_t n, size_t size);
+void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign);
+void *gcl_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign);
+int gcl_posix_memalign(void **out, size_t align, size_t size);
+void *gcl_aligned_alloc(size_t align, size_t size);
+void *gcl_memalign(size_t align, size_t size);
+void *gcl_valloc(size_t size);
+void *gcl_pvalloc(size_t size);
+size_t gcl_usable_size(const void *p, const gcl_foreign_t *foreign);
+
+/* ---- stats.c ------------------------------------------------------------------------------ */
+void gcl_stats_report(int fd);
+
+/* ---- Inline: size classes ---------------------------------------------------------------
+ * Classes 1..8 are 16..128 in steps of 16; above 128 each power of two is
+ * split in four (160, 192, 224, 256, 320, ...), so internal waste is under
+ * 25% (12.5% on average) and every block size is a multiple of 16. */
+static inline unsigned gcl_class_of(size_t size) {
+  if (size <= 128) return size == 0 ? 1 : (unsigned)((size + 15) >> 4);
+  size_t m = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(m);
+  return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
+}
+
+static inline size_t gcl_class_size(unsigned c) {
+  if (c <= 8) return (size_t)c << 4;
+  unsigned k = c - 9, b = 7 + k / 4;
+  return (size_t)(5 + k % 4) << (b - 2);
+}
+
+/* ---- Inline: the fast paths --------------------------------------------------------------- */
+static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
+  return (uintptr_t)b ^ gcl_hot.cookie;
+}
+
+/* True when p is a whole number of blocks from the slab start (rel < 2^32). */
+static inline bool gcl_span_is_block_start(const gcl_span_t *s, uintptr_t p) {
+  uint64_t rel = (uint32_t)(p - s->start);
+  return rel * s->divmagic < s->divmagic;
+}
+
+/* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch. */
+static inline void *gcl_malloc_small(size_t size) {
+  gcl_heap_t *h = gcl_tls_heap;
+  gcl_span_t *s = h->direct[(size + 15) >> 4];
+  gcl_block_t *b = s->free;
+  if (gcl_likely(b != NULL)) {
+    s->free = b->next;
+    b->tag = 0;
+    gcl_store_relaxed(&s->used, s->used + 1);
+    return b;
+  }
+  return gcl_heap_malloc_generic(h, size);
+}
+
+static inline void *gcl_malloc_inline(size_t size) {
+  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_malloc_small(size);
+  return gcl_heap_malloc_generic(gcl_tls_heap, size);
+}
+
+/* free: a block of a slab that this thread owns goes on its local list;
+ * everything else (other threads' blocks, large blocks, NULL, foreign and
+ * invalid pointers, double frees) takes the generic path. */
+static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
+  uintptr_t off = (uintptr_t)p - gcl_hot.base;
+  if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
+    gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
+    gcl_block_t *b = (gcl_block_t *)p;
+    if (gcl_likely(s->fast_owner == gcl_tls_heap && gcl_span_is_block_start(s, (uintptr_t)p))) {
+      uintptr_t tag = gcl_block_free_tag(b);
+      if (gcl_likely(b->tag != tag)) {
+        b->next = s->local_free;
+        b->tag = tag;
+        s->local_free = b;
+        uint32_t used = s->used - 1;
+        gcl_store_relaxed(&s->used, used);
+        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(s->fast_owner, s);
+        return;
+      }
+    }
+  }
+  gcl_heap_free_generic(p, foreign);
+}
+
+#endif /* GCL_INTERNAL_H */

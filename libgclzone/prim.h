@@ -1,0 +1,111 @@
+/* prim.h: everything libgclzone needs from the operating system.
+ *
+ * This header is the whole platform contract: the core calls nothing of the
+ * OS but what is declared here. It is implemented once per OS family
+ * (prim_posix.c today, for Linux and Darwin), and it is the only header in
+ * the core allowed to test __linux__ / __APPLE__ (as GCL_OS_* 0/1 macros).
+ *
+ * Conventions (the library's one error convention):
+ *  - a primitive that can fail returns 0 on success or an errno value;
+ *  - addresses and sizes passed to the memory primitives are page aligned;
+ *  - no primitive allocates, uses stdio, or calls anything that may.
+ */
+#ifndef GCL_PRIM_H
+#define GCL_PRIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__APPLE__) && defined(__MACH__)
+#define GCL_OS_DARWIN 1
+#else
+#define GCL_OS_DARWIN 0
+#endif
+#if defined(__linux__)
+#define GCL_OS_LINUX 1
+#else
+#define GCL_OS_LINUX 0
+#endif
+
+/* ---- Address space -------------------------------------------------------
+ * reserve:  map `size` bytes with no access and no commit charge. With
+ *           hint != 0 and exact, succeed only at exactly `hint` (EEXIST when
+ *           the range is taken); never replaces an existing mapping.
+ * release:  unmap a reservation (only used to undo one that is unusable).
+ * commit:   make reserved pages readable and writable. Pages never written
+ *           since reserve/decommit/purge read as zero.
+ * decommit: give the pages back to the OS and make them inaccessible again.
+ * purge:    give the pages back to the OS; they stay accessible and read as
+ *           zero on the next touch (MADV_DONTNEED semantics).           */
+int gcl_prim_reserve(size_t size, uintptr_t hint, bool exact, void **out);
+int gcl_prim_release(void *p, size_t size);
+int gcl_prim_commit(void *p, size_t size);
+int gcl_prim_decommit(void *p, size_t size);
+int gcl_prim_purge(void *p, size_t size);
+size_t gcl_prim_page_size(void);
+
+/* ---- Process facts -------------------------------------------------------
+ * environ:  the environment block, scanned without getenv (safe before libc
+ *           is fully up; may return NULL).
+ * random:   64 unpredictable bits, without a system call when possible.
+ * clock_ms: a cheap monotonic clock in milliseconds.                       */
+char **gcl_prim_environ(void);
+uint64_t gcl_prim_random(void);
+uint64_t gcl_prim_clock_ms(void);
+
+/* ---- Output ---------------------------------------------------------------
+ * write:    write all of s to fd with write(2), retrying on EINTR; errors
+ *           are ignored (there is nowhere to report them). errno is kept.
+ * dup_fd:   a close-on-exec duplicate of fd numbered >= 3, or -1.
+ * abort:    end the process with SIGABRT, even if SIGABRT is caught.     */
+void gcl_prim_write(int fd, const char *s, size_t n);
+int gcl_prim_dup_fd(int fd);
+_Noreturn void gcl_prim_abort(void);
+
+/* ---- Threads ---------------------------------------------------------------
+ * thread_key: register the per-thread destructor run at thread exit with
+ *           the value last given to thread_set (not for the main thread's exit).
+ * atfork:   register the fork handlers (prepare, parent, child).        */
+int gcl_prim_thread_key(void (*destructor)(void *));
+void gcl_prim_thread_set(void *value);
+int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+/* ---- Locks -----------------------------------------------------------------
+ * A mutex that remembers its holder, so that fork handlers can tell a lock
+ * held by the forking thread itself (a signal handler that interrupted the
+ * allocator) from one held by another thread. The holder is identified by
+ * the address of a thread-local byte, which needs no system call.       */
+typedef struct gcl_lock {
+  pthread_mutex_t mutex;
+  const void *holder; /* accessed with __atomic builtins */
+} gcl_lock_t;
+
+#define GCL_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER, NULL }
+
+const void *gcl_prim_thread_self(void);
+
+static inline void gcl_lock(gcl_lock_t *l) {
+  pthread_mutex_lock(&l->mutex);
+  __atomic_store_n(&l->holder, gcl_prim_thread_self(), __ATOMIC_RELAXED);
+}
+static inline bool gcl_trylock(gcl_lock_t *l) {
+  if (pthread_mutex_trylock(&l->mutex) != 0) return false;
+  __atomic_store_n(&l->holder, gcl_prim_thread_self(), __ATOMIC_RELAXED);
+  return true;
+}
+static inline void gcl_unlock(gcl_lock_t *l) {
+  __atomic_store_n(&l->holder, NULL, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&l->mutex);
+}
+static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
+  return __atomic_load_n(&l->holder, __ATOMIC_RELAXED) == gcl_prim_thread_self();
+}
+/* Only in a fork child, where no other thread exists any more. */
+static inline void gcl_lock_reinit(gcl_lock_t *l) {
+  pthread_mutex_init(&l->mutex, NULL);
+  __atomic_store_n(&l->holder, NULL, __ATOMIC_RELAXED);
+}
+
+#endif /* GCL_PRIM_H */

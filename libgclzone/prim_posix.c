@@ -1,0 +1,161 @@
+/* prim_posix.c: the primitives of prim.h for POSIX systems (Linux, Darwin).
+ *
+ * The only core file with OS-specific code. Every function keeps the
+ * contract written in prim.h; where Linux and Darwin differ the difference
+ * is commented with the version that needs it.
+ */
+#define _GNU_SOURCE
+#include "prim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#if GCL_OS_LINUX
+#include <sys/auxv.h>
+#endif
+
+#if GCL_OS_DARWIN
+/* Darwin has no MAP_NORESERVE: anonymous memory carries no commit charge
+ * there until it is touched, which is what we want anyway. */
+#define GCL_MAP_NORESERVE 0
+#else
+#define GCL_MAP_NORESERVE MAP_NORESERVE
+#endif
+
+#define GCL_MAP_RESERVE (MAP_PRIVATE | MAP_ANONYMOUS | GCL_MAP_NORESERVE)
+
+int gcl_prim_reserve(size_t size, uintptr_t hint, bool exact, void **out) {
+  int flags = GCL_MAP_RESERVE;
+#if defined(MAP_FIXED_NOREPLACE)
+  /* Linux >= 4.17 refuses (EEXIST) instead of picking another address;
+   * older kernels ignore the flag and treat hint as a hint, which the check
+   * below catches. Never MAP_FIXED: it would silently replace mappings. */
+  if (exact) flags |= MAP_FIXED_NOREPLACE;
+#endif
+  void *p = mmap((void *)hint, size, PROT_NONE, flags, -1, 0);
+  if (p == MAP_FAILED) return errno == EEXIST ? EEXIST : ENOMEM;
+  if (exact && (uintptr_t)p != hint) {
+    munmap(p, size);
+    return EEXIST;
+  }
+  *out = p;
+  return 0;
+}
+
+int gcl_prim_release(void *p, size_t size) {
+  return munmap(p, size) == 0 ? 0 : errno;
+}
+
+int gcl_prim_commit(void *p, size_t size) {
+  return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+}
+
+int gcl_prim_decommit(void *p, size_t size) {
+  /* Replacing our own pages with a fresh reserved mapping frees them and
+   * restores PROT_NONE in one call. MAP_FIXED is safe here: the range is
+   * inside our own reservation. */
+  void *q = mmap(p, size, PROT_NONE, MAP_FIXED | GCL_MAP_RESERVE, -1, 0);
+  return q == MAP_FAILED ? errno : 0;
+}
+
+int gcl_prim_purge(void *p, size_t size) {
+  /* MADV_DONTNEED, not MADV_FREE: with MADV_FREE (Linux >= 4.5) the pages
+   * stay in the RSS until the kernel is short of memory, which hides what
+   * we gave back and makes RSS figures meaningless. */
+  return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+size_t gcl_prim_page_size(void) {
+  return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+extern char **environ;
+
+char **gcl_prim_environ(void) {
+  return environ;
+}
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t gcl_prim_random(void) {
+  uint64_t r = (uint64_t)(uintptr_t)&r;
+#if GCL_OS_LINUX
+  /* The kernel leaves 16 random bytes for every process (AT_RANDOM). */
+  const unsigned char *a = (const unsigned char *)getauxval(AT_RANDOM);
+  if (a) {
+    uint64_t w;
+    __builtin_memcpy(&w, a + 8, sizeof w);
+    r ^= w;
+  }
+#endif
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  r ^= (uint64_t)ts.tv_nsec << 17 ^ (uint64_t)ts.tv_sec;
+  return mix64(r);
+}
+
+uint64_t gcl_prim_clock_ms(void) {
+  struct timespec ts;
+#if defined(CLOCK_MONOTONIC_COARSE)
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO, no system call */
+#else
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void gcl_prim_write(int fd, const char *s, size_t n) {
+  int saved = errno;
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    s += w;
+    n -= (size_t)w;
+  }
+  errno = saved;
+}
+
+int gcl_prim_dup_fd(int fd) {
+  int saved = errno;
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  errno = saved;
+  return d;
+}
+
+_Noreturn void gcl_prim_abort(void) {
+  abort();
+}
+
+static pthread_key_t thread_key;
+
+int gcl_prim_thread_key(void (*destructor)(void *)) {
+  return pthread_key_create(&thread_key, destructor);
+}
+
+void gcl_prim_thread_set(void *value) {
+  pthread_setspecific(thread_key, value);
+}
+
+int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+  return pthread_atfork(prepare, parent, child);
+}
+
+static __thread char thread_marker __attribute__((tls_model("initial-exec")));
+
+const void *gcl_prim_thread_self(void) {
+  return &thread_marker;
+}

@@ -1,0 +1,146 @@
+/* process.c: process lifecycle: initialization once, fork, thread exit.
+ *
+ * Initialization reads the options, reserves the region and resets every
+ * module over it; only then is gcl_state set to ready, and only then are the
+ * thread-exit key and the fork handlers registered, because registering may
+ * call malloc (which must find the allocator ready, not recurse into init).
+ * A later gclzone_init with another configuration may replace the region
+ * while nothing has been allocated from it.
+ *
+ * Fork: the prepare handler takes every lock in the one global order
+ * (init, heaps, orphans, arena, host heap), except a lock the forking thread
+ * itself holds: that happens when a signal handler forks while interrupting
+ * the allocator, and waiting would deadlock (jemalloc's failure mode). The
+ * child reinitializes the locks and orphans the heaps of the threads that
+ * did not survive the fork.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+int gcl_state;
+static gcl_lock_t init_lock = GCL_LOCK_INIT;
+static bool hooks_registered;
+static gclzone_config_t active; /* the configuration in force */
+
+static gcl_lock_t *const all_locks[] = {&init_lock, &gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock,
+                                       &gcl_hostheap_lock};
+#define NLOCKS (sizeof all_locks / sizeof all_locks[0])
+static bool fork_took[NLOCKS];
+
+static void fork_prepare(void) {
+  for (size_t i = 0; i < NLOCKS; i++) {
+    fork_took[i] = !gcl_lock_held_by_me(all_locks[i]);
+    if (fork_took[i]) gcl_lock(all_locks[i]);
+  }
+}
+
+static void fork_parent(void) {
+  for (size_t i = NLOCKS; i-- > 0;)
+    if (fork_took[i]) gcl_unlock(all_locks[i]);
+}
+
+static void fork_child(void) {
+  for (size_t i = 0; i < NLOCKS; i++) gcl_lock_reinit(all_locks[i]);
+  gcl_heap_fork_child();
+}
+
+/* Reserve with cfg's sizes, or the options', or the defaults. When the
+ * defaults do not fit (a small RLIMIT_AS, say), halve them and retry. */
+static int reserve(const gclzone_config_t *cfg) {
+  size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_opt.heap_size;
+  size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_opt.arena_size;
+  uintptr_t base = cfg && cfg->base ? cfg->base : gcl_opt.base;
+  bool defaults = heap == GCL_DEFAULT_PART && arena == GCL_DEFAULT_PART && !base;
+  int err;
+  while ((err = gcl_region_reserve(heap, arena, base)) == ENOMEM && defaults && arena > ((size_t)256 << 20))
+    heap /= 2, arena /= 2;
+  if (err) return err;
+  active = (gclzone_config_t){heap, arena, gcl_region.heap.base};
+  gcl_hostheap_reset();
+  gcl_arena_reset();
+  gcl_heap_reset();
+  gcl_hot.cookie = (uintptr_t)gcl_prim_random() | 1;
+  return 0;
+}
+
+static bool config_matches(const gclzone_config_t *cfg) {
+  if (!cfg) return true;
+  size_t slot = GCL_SLOT_SIZE;
+  return (!cfg->heap_size || (cfg->heap_size + slot - 1) / slot == (active.heap_size + slot - 1) / slot) &&
+         (!cfg->arena_size || (cfg->arena_size + slot - 1) / slot == (active.arena_size + slot - 1) / slot) &&
+         (!cfg->base || cfg->base == active.base);
+}
+
+static bool region_untouched(void) {
+  return gcl_load_relaxed(&gcl_hot.top) == 0 && gcl_hostheap_break() == gcl_region.heap.base &&
+         gcl_heap_count() == 0;
+}
+
+int gcl_process_init(const gclzone_config_t *cfg) {
+  int err = 0;
+  gcl_lock(&init_lock);
+  if (gcl_ready()) {
+    if (!config_matches(cfg)) {
+      if (!region_untouched()) {
+        err = EBUSY;
+      } else {
+        gcl_store_release(&gcl_state, 0);
+        gcl_region_unreserve();
+        err = reserve(cfg);
+        if (err == 0) gcl_store_release(&gcl_state, 2);
+      }
+    }
+  } else {
+    gcl_options_load((const char *const *)gcl_prim_environ());
+    err = reserve(cfg);
+    if (err == 0) {
+      gcl_store_release(&gcl_state, 2);
+      if (gcl_opt.show_stats) {
+        /* Some programs close stderr before they exit; keep our own copy. */
+        int fd = gcl_prim_dup_fd(2);
+        if (fd >= 0) gcl_log_fd = fd;
+      }
+    }
+  }
+  if (err == 0 && !hooks_registered) {
+    hooks_registered = true;
+    gcl_prim_thread_key(gcl_heap_thread_done);
+    gcl_prim_atfork(fork_prepare, fork_parent, fork_child);
+  }
+  gcl_unlock(&init_lock);
+  return err;
+}
+
+/* Initialize with the defaults if nobody has. Failing here leaves no way to
+ * serve malloc, so it is fatal with the reason, rather than a stream of
+ * NULLs the program would crash on. */
+GCL_COLD static int ensure_slow(void) {
+  int err = gcl_process_init(NULL);
+  if (err) {
+    char why[96];
+    gcl_fmt(why, sizeof why, "%s (host heap %zu bytes, arena %zu bytes)",
+            err == EEXIST ? "the address range is in use" : err == EINVAL ? "invalid sizes" : "no room",
+            gcl_opt.heap_size, gcl_opt.arena_size);
+    gcl_fatal(GCL_FATAL_RESERVE, (void *)gcl_opt.base, why);
+  }
+  return 0;
+}
+
+int gcl_process_ensure(void) {
+  if (gcl_likely(gcl_ready())) return 0;
+  return ensure_slow();
+}
+
+GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {
+  if (cfg && (cfg->base & (GCL_SLOT_SIZE - 1))) {
+    errno = EINVAL;
+    return -1;
+  }
+  int err = gcl_process_init(cfg);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,86 @@
+/* test_misuse.c: heap misuse stops the process with one fixed line (log.c's list). */
+#include "testutil.h"
+
+
+static void do_free(void *p) { gclzone_free(p); }
+static void do_realloc(void *p) { gclzone_realloc(p, 100); }
+static void do_usable(void *p) { gclzone_usable_size(p); }
+
+static void double_free_small(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(24);
+  gclzone_free(p);
+  REPORT(p);
+  gclzone_free(p);
+}
+
+static void double_free_interleaved(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(40), *q = gclzone_malloc(40);
+  REPORT(p);
+  gclzone_free(p);
+  gclzone_free(q);
+  gclzone_free(p);
+}
+
+static void double_free_large(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(1 << 20);
+  REPORT(p);
+  gclzone_free(p);
+  gclzone_free(p);
+}
+
+START_TEST(double_frees) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  expect_fatal(double_free_small, NULL, "double free of %p", NULL);
+  expect_fatal(double_free_interleaved, NULL, "double free of %p", NULL);
+  expect_fatal(double_free_large, NULL, "double free of %p", NULL);
+}
+END_TEST
+
+START_TEST(invalid_pointers) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  char *p = gclzone_malloc(64), *big = gclzone_malloc(1 << 20), stack[32];
+  char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *inside[] = {p + 1, p + 16, p + 48, big + 4096, big + 1, (char *)gclzone_heap_bounds().base,
+                    (char *)gclzone_arena_bounds().limit - 4096, (char *)gclzone_arena_bounds().base + (1 << 28)};
+  for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+    expect_fatal(do_free, inside[i], "free of %p, which is not a live block from gclzone", inside[i]);
+    expect_fatal(do_realloc, inside[i], "realloc of %p, which is not a live block from gclzone", inside[i]);
+    expect_fatal(do_usable, inside[i], "usable size of %p, which is not a live block from gclzone", inside[i]);
+  }
+  /* The prefixed API has no foreign allocator to hand these to. */
+  char *outside[] = {stack + 16, (char *)1, page, (char *)malloc(32)};
+  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+    expect_fatal(do_free, outside[i], "free of %p, which is not a live block from gclzone", outside[i]);
+    expect_fatal(do_realloc, outside[i], "realloc of %p, which is not a live block from gclzone", outside[i]);
+  }
+  ck_assert(gclzone_owns(p)); /* the parent's blocks are untouched */
+}
+END_TEST
+
+static void use_after_free(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(100);
+  gclzone_free(p);
+  REPORT(p);
+  gclzone_realloc(p, 200);
+}
+
+START_TEST(realloc_of_freed_block) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  expect_fatal(use_after_free, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
+}
+END_TEST
+
+Suite *suite_misuse(void) {
+  Suite *s = suite_create("misuse");
+  TCase *t = tcase_create("fatal");
+  tcase_set_timeout(t, 60);
+  tcase_add_test(t, double_frees);
+  tcase_add_test(t, invalid_pointers);
+  tcase_add_test(t, realloc_of_freed_block);
+  suite_add_tcase(s, t);
+  return s;
+}
