@@ -51,13 +51,16 @@ int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base) {
   arena_size = align_up(arena_size, GCL_SLOT_SIZE);
 
   gcl_region_t r;
-  size_t total = layout(&r, 0, heap_size, arena_size) + GCL_ARENA_ALIGN;
+  /* Slack for aligning the arena (4 MiB) and, when the OS picks the place,
+   * the host heap's base (64 KiB, as a fixed base must be). */
+  size_t total = layout(&r, 0, heap_size, arena_size) + GCL_ARENA_ALIGN + (base ? 0 : GCL_SLOT_SIZE);
   if (base && base + total < base) return EINVAL;
   void *p;
   int err = gcl_prim_reserve(total, base, base != 0, &p);
   if (err) return err;
-  layout(&r, (uintptr_t)p, heap_size, arena_size);
-  r.size = total; /* includes the alignment slack at the end */
+  layout(&r, align_up((uintptr_t)p, GCL_SLOT_SIZE), heap_size, arena_size);
+  r.base = (uintptr_t)p; /* the whole reservation, slack included */
+  r.size = total;
   gcl_region = r;
   return 0;
 }
