@@ -50,10 +50,13 @@ void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   }
   if (size > PTRDIFF_MAX) return enomem();
   if (old > GCL_MEDIUM_MAX && size > GCL_MEDIUM_MAX) {
-    /* Large: resize the span in place when the neighbour allows. */
+    /* Large: resize the span in place when its slots or neighbour allow. */
+    gcl_span_t *s = gcl_arena_span_of(p);
     size_t slots = (size + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
-    if (slots == old >> GCL_SLOT_SHIFT) return p;
-    if (gcl_arena_resize(gcl_arena_span_of(p), slots)) return p;
+    if (slots == s->slots || gcl_arena_resize(s, slots)) {
+      gcl_heap_large_set_size(s, size);
+      return p;
+    }
   } else if (size <= old && size > old / 2) {
     return p; /* fits, and moving would not save at least half */
   }

@@ -37,6 +37,7 @@ static struct {
   uintptr_t bump;     /* next never-used heap struct */
   size_t count;
   gcl_spanq_t orphans;
+  size_t norphans;    /* relaxed: a hint read without the lock */
 } H;
 
 bool gcl_heap_reset(void) {
@@ -101,12 +102,12 @@ static gcl_span_t *slab_new(gcl_heap_t *h, unsigned c) {
   s->divmagic = UINT64_MAX / bs + 1;
   s->free = s->local_free = NULL;
   s->used = 0;
-  s->bump = s->start;
+  gcl_store_relaxed(&s->bump, s->start);
   s->bump_end = s->start + ((slots << GCL_SLOT_SHIFT) / bs) * bs;
   s->xfree = 0;
   s->xcount = 0;
   s->full = 0;
-  s->fast_owner = h;
+  gcl_store_relaxed(&s->fast_owner, h);
   gcl_store_release(&s->heap, h);
   q_push_front(&h->queue[c], s);
   set_current(h, c);
@@ -130,7 +131,7 @@ static void slab_extend(gcl_span_t *s) {
   b->next = NULL;
   b->tag = gcl_block_free_tag(b);
   s->free = first;
-  s->bump += n * bs;
+  gcl_store_relaxed(&s->bump, s->bump + n * bs);
 }
 
 /* Move local_free and the cross-thread frees onto `free` (owner only). */
@@ -168,7 +169,7 @@ static gcl_block_t *slab_pop(gcl_span_t *s) {
 static void slab_to_queue(gcl_heap_t *h, gcl_span_t *s) {
   q_remove(&h->full, s);
   __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
-  s->fast_owner = h;
+  gcl_store_relaxed(&s->fast_owner, h);
   q_push_back(&h->queue[s->klass], s);
   set_current(h, s->klass);
 }
@@ -179,7 +180,7 @@ static void slab_to_queue(gcl_heap_t *h, gcl_span_t *s) {
 static void slab_to_full(gcl_heap_t *h, gcl_span_t *s) {
   q_remove(&h->queue[s->klass], s);
   q_push_back(&h->full, s);
-  s->fast_owner = NULL;
+  gcl_store_relaxed(&s->fast_owner, NULL);
   __atomic_store_n(&s->full, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&s->xfree, __ATOMIC_SEQ_CST)) slab_to_queue(h, s);
   set_current(h, s->klass);
@@ -212,11 +213,13 @@ static bool orphan_settle(gcl_span_t *s) {
 static void orphan_push(gcl_span_t *s) {
   s->orphan = 1;
   q_push_back(&H.orphans, s);
+  gcl_store_relaxed(&H.norphans, H.norphans + 1);
 }
 
 static void orphan_remove(gcl_span_t *s) {
   s->orphan = 0;
   q_remove(&H.orphans, s);
+  gcl_store_relaxed(&H.norphans, H.norphans - 1);
 }
 
 /* Someone freed into an orphan (its thread has exited): give the slab back
@@ -238,7 +241,7 @@ static void orphan_freed(gcl_span_t *s) {
 /* Adopt an orphaned slab of class c with room, releasing empty orphans on
  * the way. Bounded, and skipped when another thread holds the lock. */
 static bool adopt_orphan(gcl_heap_t *h, unsigned c) {
-  if (!gcl_load_relaxed(&H.orphans.first) || !gcl_trylock(&gcl_orphan_lock)) return false;
+  if (!gcl_load_relaxed(&H.norphans) || !gcl_trylock(&gcl_orphan_lock)) return false;
   bool got = false;
   int budget = 32;
   for (gcl_span_t *s = H.orphans.first, *next; s && budget-- > 0; s = next) {
@@ -246,7 +249,7 @@ static bool adopt_orphan(gcl_heap_t *h, unsigned c) {
     orphan_remove(s);
     if (orphan_settle(s)) continue;
     if (s->klass == c && (s->free || s->bump < s->bump_end)) {
-      s->fast_owner = h;
+      gcl_store_relaxed(&s->fast_owner, h);
       gcl_store_release(&s->heap, h);
       q_push_back(&h->queue[c], s);
       set_current(h, c);
@@ -321,7 +324,7 @@ static void heap_abandon(gcl_heap_t *h) {
     while (q->first) {
       gcl_span_t *s = q->first;
       q_remove(q, s);
-      s->fast_owner = NULL;
+      gcl_store_relaxed(&s->fast_owner, NULL);
       __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
       gcl_store_release(&s->heap, NULL);
       if (!orphan_settle(s)) orphan_push(s);
@@ -371,8 +374,18 @@ static void *large_alloc(size_t size, size_t align, bool zero) {
     errno = ENOMEM;
     return NULL;
   }
+  gcl_heap_large_set_size(s, size);
   if (zero && !(s->flags & GCL_SPAN_ZERO)) memset((void *)s->start, 0, size);
   return (void *)s->start;
+}
+
+/* A large block is slot-aligned (for the O(1) lookup) but page-granular:
+ * its usable size is the request rounded up to a page, and the rest of its
+ * last slot is never touched. */
+void gcl_heap_large_set_size(gcl_span_t *s, size_t size) {
+  size_t page = gcl_prim_page_size();
+  size_t usable = size ? (size + page - 1) & ~(page - 1) : page;
+  gcl_store_relaxed(&s->bump_end, s->start + usable);
 }
 
 GCL_NOINLINE void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size) {
@@ -443,7 +456,7 @@ size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse) {
     if (misuse == GCL_FATAL_NONE) return 0;
     gcl_fatal(why == GCL_FATAL_DOUBLE_FREE && misuse == GCL_FATAL_INVALID_FREE ? why : misuse, p, NULL);
   }
-  return s->kind == GCL_SPAN_LARGE ? (size_t)s->slots << GCL_SLOT_SHIFT : s->block_size;
+  return s->kind == GCL_SPAN_LARGE ? s->bump_end - s->start : s->block_size;
 }
 
 static void free_remote(gcl_span_t *s, gcl_block_t *b) {
@@ -506,7 +519,7 @@ GCL_NOINLINE void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s) {
   if (h->queue[c].first == s) return;
   int saved = errno;
   q_remove(&h->queue[c], s);
-  s->fast_owner = NULL;
+  gcl_store_relaxed(&s->fast_owner, NULL);
   gcl_store_release(&s->heap, NULL);
   gcl_arena_give(s);
   errno = saved;
@@ -523,7 +536,7 @@ size_t gcl_heap_collect(void) {
         slab_collect(s);
         if (s->used == 0) {
           q_remove(&h->queue[c], s);
-          s->fast_owner = NULL;
+          gcl_store_relaxed(&s->fast_owner, NULL);
           gcl_store_release(&s->heap, NULL);
           gcl_arena_give(s);
         }

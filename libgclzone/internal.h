@@ -85,13 +85,14 @@ typedef struct gcl_span {
   /* fast path: the owner only */
   gcl_block_t *free;
   gcl_block_t *local_free;
-  struct gcl_heap *fast_owner; /* owner while the slab sits in its queue, else NULL */
+  struct gcl_heap *fast_owner; /* relaxed: owner while the slab sits in its queue, else NULL */
   uintptr_t start;
   uint64_t divmagic;            /* UINT64_MAX / block_size + 1 */
   uint32_t used;                /* blocks out (relaxed: stats read it) */
   uint32_t block_size;
-  uintptr_t bump;               /* first block never handed out */
-  uintptr_t bump_end;           /* end of the last whole block */
+  uintptr_t bump;               /* relaxed: slab: first block never handed out */
+  uintptr_t bump_end;           /* end of the usable area: the last whole block
+                                   of a slab, the last page of a large block */
   /* shared */
   uintptr_t xfree;              /* atomic: cross-thread frees */
   uint32_t xcount;              /* atomic: blocks on xfree (for exact stats) */
@@ -248,6 +249,7 @@ void gcl_heap_thread_done(void *heap);
 void gcl_heap_fork_child(void);
 size_t gcl_heap_collect(void);
 size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse);
+void gcl_heap_large_set_size(gcl_span_t *s, size_t size);
 size_t gcl_heap_count(void);
 
 /* ---- alloc.c ---------------------------------------------------------------------------- */
@@ -321,7 +323,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
   if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
     gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
-    if (gcl_likely(s->fast_owner == gcl_tls_heap && gcl_span_is_block_start(s, (uintptr_t)p))) {
+    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_tls_heap && gcl_span_is_block_start(s, (uintptr_t)p))) {
       uintptr_t tag = gcl_block_free_tag(b);
       if (gcl_likely(b->tag != tag)) {
         b->next = s->local_free;
@@ -329,7 +331,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
         s->local_free = b;
         uint32_t used = s->used - 1;
         gcl_store_relaxed(&s->used, used);
-        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(s->fast_owner, s);
+        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(gcl_tls_heap, s);
         return;
       }
     }

@@ -21,9 +21,9 @@ static void blocks_in_use(size_t *bytes, size_t *blocks) {
       nbytes += n * s->block_size;
     } else if (s->kind == GCL_SPAN_LARGE) {
       nblocks += 1;
-      nbytes += (size_t)s->slots << GCL_SLOT_SHIFT;
+      nbytes += gcl_load_relaxed(&s->bump_end) - s->start;
     }
-    i += s->slots;
+    i += s->slots ? s->slots : 1;
   }
   gcl_unlock(&gcl_arena_lock);
   *bytes = nbytes;

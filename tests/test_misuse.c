@@ -51,12 +51,14 @@ START_TEST(invalid_pointers) {
     expect_fatal(do_usable, inside[i], "usable size of %p, which is not a live block from gclzone", inside[i]);
   }
   /* The prefixed API has no foreign allocator to hand these to. */
-  char *outside[] = {stack + 16, (char *)1, page, (char *)malloc(32)};
+  char *glibc = malloc(32);
+  char *outside[] = {stack + 16, (char *)1, page, glibc};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
     expect_fatal(do_free, outside[i], "free of %p, which is not a live block from gclzone", outside[i]);
     expect_fatal(do_realloc, outside[i], "realloc of %p, which is not a live block from gclzone", outside[i]);
   }
   ck_assert(gclzone_owns(p)); /* the parent's blocks are untouched */
+  free(glibc);
 }
 END_TEST
 
