@@ -74,11 +74,16 @@ $(BUILD)/tests/preload/%: tests/preload/%.c | $(BUILD)/tests
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< -ldl
 
+# bound.c linked with the static archive: the program itself defines malloc.
+$(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< -Wl,--export-dynamic $(BUILD)/libgclzone.a -ldl
+
 # The GMP demo linked against the shared library: GMP's mallocs bind to us.
 $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
-check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/gmp_consumer $(BUILD)/examples/gmp_demo
+check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
+       $(BUILD)/examples/gmp_demo
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/gmp.sh

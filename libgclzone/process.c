@@ -132,6 +132,12 @@ int gcl_process_ensure(void) {
   return ensure_slow();
 }
 
+/* GCLZONE_SHOW_STATS. Here rather than in stats.c: every link pulls this
+ * file in, so a static link cannot lose the report. */
+__attribute__((destructor)) static void report_at_exit(void) {
+  if (gcl_ready() && gcl_opt.show_stats) gcl_stats_report(gcl_log_fd);
+}
+
 GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {
   if (cfg && (cfg->base & (GCL_SLOT_SIZE - 1))) {
     errno = EINVAL;

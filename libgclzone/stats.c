@@ -91,7 +91,3 @@ void gcl_stats_report(int fd) {
 GCL_EXPORT void gclzone_print_stats(int fd) {
   gcl_stats_report(fd);
 }
-
-__attribute__((destructor)) static void report_at_exit(void) {
-  if (gcl_ready() && gcl_opt.show_stats) gcl_stats_report(gcl_log_fd);
-}

@@ -21,6 +21,9 @@ out=$(LD_PRELOAD=$LIB "$T/bound") || fail "bound: $out"
 [ "$out" = "bound: ok" ] || fail "$out"
 out=$(GCLZONE_SBRK=0 LD_PRELOAD=$LIB "$T/bound" sbrk-off) || fail "bound sbrk-off: $out"
 ok "every entry point bound; glibc's own blocks forwarded; sbrk/brk on the host heap (and off with GCLZONE_SBRK=0)"
+out=$("$BUILD/tests/bound_static") || fail "bound linked with libgclzone.a: $out"
+[ "$out" = "bound: ok" ] || fail "$out"
+ok "the same, linked with libgclzone.a instead of preloaded"
 
 want=$("$T/threads")
 got=$(LD_PRELOAD=$LIB "$T/threads")
