@@ -34,7 +34,7 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap arena heap alloc stats prim_posix
+CORE := region options log process hostheap arena heap alloc introspect prim_posix
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 

@@ -103,7 +103,23 @@ typedef struct gclzone_stats {
 
 /* Fill *out. Counts are exact when no other thread allocates or frees. */
 void gclzone_stats(gclzone_stats_t *out);
-void gclzone_print_stats(int fd); /* the GCLZONE_SHOW_STATS report, on fd */
+void gclzone_print_stats(int fd); /* the GCLZONE_SHOW_STATS=1 report, on fd */
+void gclzone_print_map(int fd);   /* the region drawn: parts, breaks, usage (GCLZONE_SHOW_STATS=2) */
+
+/* ---- For a collector ---------------------------------------------------------- */
+
+/* Called once per live block. It must not allocate or free. */
+typedef void gclzone_visitor_t(void *block, size_t size, void *ctx);
+
+/* Visit every live block of the arena (address, usable size); returns how
+ * many. Takes no lock, so a collector may call it with the world stopped;
+ * blocks allocated or freed meanwhile by running threads may be missed. */
+size_t gclzone_walk(gclzone_visitor_t *visit, void *ctx);
+
+/* Pressure relief: give free arena memory back to the OS now (empty slabs of
+ * the calling thread and of exited threads, then every free resident page).
+ * Returns the bytes given back. */
+size_t gclzone_collect(void);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,6 @@
 static gcl_span_t span_empty; /* free == NULL: sends malloc to the generic path */
 
 gcl_heap_t gcl_heap_empty = {.direct = {[0 ... GCL_DIRECT_N - 1] = &span_empty}};
-GCL_TLS gcl_heap_t *gcl_tls_heap = &gcl_heap_empty;
 
 gcl_lock_t gcl_heap_lock = GCL_LOCK_INIT;
 gcl_lock_t gcl_orphan_lock = GCL_LOCK_INIT;
@@ -308,11 +307,10 @@ static gcl_heap_t *heap_new(void) {
   }
   gcl_unlock(&gcl_heap_lock);
   if (!h) return NULL;
-  /* Set the thread's heap before registering the exit hook: registering may
-   * allocate (glibc's pthread_setspecific for high keys), and that malloc
-   * must find this heap rather than build another. */
-  gcl_tls_heap = h;
-  gcl_prim_thread_set(h);
+  /* tls_set makes h the thread's heap before it registers the exit hook:
+   * registering may allocate (glibc's pthread_setspecific for high keys),
+   * and that malloc must find this heap rather than build another. */
+  gcl_prim_tls_set(h);
   return h;
 }
 
@@ -347,13 +345,13 @@ static void heap_abandon(gcl_heap_t *h) {
 void gcl_heap_thread_done(void *heap) {
   gcl_heap_t *h = heap;
   if (!h || h == &gcl_heap_empty) return;
-  gcl_tls_heap = &gcl_heap_empty;
+  gcl_prim_tls_set(NULL);
   heap_abandon(h);
 }
 
 /* In a fork child only the forking thread survives: orphan the others. */
 void gcl_heap_fork_child(void) {
-  gcl_heap_t *me = gcl_tls_heap;
+  gcl_heap_t *me = gcl_heap_self();
   for (gcl_heap_t *h = H.list, *next; h; h = next) {
     next = h->next;
     if (h != me) heap_abandon(h);
@@ -413,7 +411,7 @@ void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero) {
     unsigned c = gcl_class_of(size < align ? align : size);
     while (c < GCL_NCLASSES && gcl_class_size(c) % align) c++;
     if (c < GCL_NCLASSES) {
-      gcl_heap_t *h = gcl_tls_heap;
+      gcl_heap_t *h = gcl_heap_self();
       if (h == &gcl_heap_empty && !(h = heap_new())) {
         errno = ENOMEM;
         return NULL;
@@ -495,7 +493,7 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
     errno = saved;
     return;
   }
-  gcl_heap_t *h = gcl_tls_heap;
+  gcl_heap_t *h = gcl_heap_self();
   gcl_block_t *b = p;
   if (gcl_load_relaxed(&s->heap) != h) {
     free_remote(s, b);
@@ -528,7 +526,7 @@ GCL_NOINLINE void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s) {
 /* Release what can be released: the calling thread's empty slabs, empty
  * orphans, then every dirty page. Returns the bytes returned to the OS. */
 size_t gcl_heap_collect(void) {
-  gcl_heap_t *h = gcl_tls_heap;
+  gcl_heap_t *h = gcl_heap_self();
   if (h != &gcl_heap_empty) {
     for (unsigned c = 1; c < GCL_NCLASSES; c++) {
       for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {

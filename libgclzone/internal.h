@@ -22,7 +22,6 @@
 #define GCL_EXPORT __attribute__((visibility("default")))
 #define GCL_NOINLINE __attribute__((noinline))
 #define GCL_COLD __attribute__((cold, noinline))
-#define GCL_TLS __thread __attribute__((tls_model("initial-exec")))
 #define gcl_likely(x) __builtin_expect(!!(x), 1)
 #define gcl_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -212,6 +211,10 @@ static inline bool gcl_ready(void) {
   return gcl_load_acquire(&gcl_state) == 2;
 }
 int gcl_process_ensure(void); /* initialize with defaults if not done */
+extern bool gcl_process_use_atfork;
+void gcl_process_fork_prepare(void);
+void gcl_process_fork_parent(void);
+void gcl_process_fork_child(void);
 
 /* ---- hostheap.c ---------------------------------------------------------------------- */
 extern gcl_lock_t gcl_hostheap_lock;
@@ -236,8 +239,7 @@ typedef struct gcl_arena_stats {
 void gcl_arena_stats(gcl_arena_stats_t *out);
 
 /* ---- heap.c ---------------------------------------------------------------------------- */
-extern GCL_TLS gcl_heap_t *gcl_tls_heap;
-extern gcl_heap_t gcl_heap_empty;
+extern gcl_heap_t gcl_heap_empty; /* the heap of a thread that has none yet */
 extern gcl_lock_t gcl_heap_lock;   /* heap list, heap pool */
 extern gcl_lock_t gcl_orphan_lock; /* orphaned slabs */
 bool gcl_heap_reset(void);
@@ -265,7 +267,7 @@ void *gcl_valloc(size_t size);
 void *gcl_pvalloc(size_t size);
 size_t gcl_usable_size(const void *p, const gcl_foreign_t *foreign);
 
-/* ---- stats.c ------------------------------------------------------------------------------ */
+/* ---- introspect.c ------------------------------------------------------------------------------ */
 void gcl_stats_report(int fd);
 
 /* ---- Inline: size classes ---------------------------------------------------------------
@@ -286,6 +288,10 @@ static inline size_t gcl_class_size(unsigned c) {
 }
 
 /* ---- Inline: the fast paths --------------------------------------------------------------- */
+static inline gcl_heap_t *gcl_heap_self(void) {
+  return gcl_prim_tls_get();
+}
+
 static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
   return (uintptr_t)b ^ gcl_hot.cookie;
 }
@@ -298,7 +304,7 @@ static inline bool gcl_span_is_block_start(const gcl_span_t *s, uintptr_t p) {
 
 /* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch. */
 static inline void *gcl_malloc_small(size_t size) {
-  gcl_heap_t *h = gcl_tls_heap;
+  gcl_heap_t *h = gcl_heap_self();
   gcl_span_t *s = h->direct[(size + 15) >> 4];
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
@@ -312,7 +318,7 @@ static inline void *gcl_malloc_small(size_t size) {
 
 static inline void *gcl_malloc_inline(size_t size) {
   if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_malloc_small(size);
-  return gcl_heap_malloc_generic(gcl_tls_heap, size);
+  return gcl_heap_malloc_generic(gcl_heap_self(), size);
 }
 
 /* free: a block of a slab that this thread owns goes on its local list;
@@ -323,7 +329,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
   if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
     gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
-    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_tls_heap && gcl_span_is_block_start(s, (uintptr_t)p))) {
+    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() && gcl_span_is_block_start(s, (uintptr_t)p))) {
       uintptr_t tag = gcl_block_free_tag(b);
       if (gcl_likely(b->tag != tag)) {
         b->next = s->local_free;
@@ -331,7 +337,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
         s->local_free = b;
         uint32_t used = s->used - 1;
         gcl_store_relaxed(&s->used, used);
-        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(gcl_tls_heap, s);
+        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(gcl_heap_self(), s);
         return;
       }
     }

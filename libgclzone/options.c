@@ -17,7 +17,7 @@ const gcl_option_t gcl_option_table[] = {
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
   OPT("BASE", 'a', base, 0, "fixed address of the host heap base; 0: let the OS choose"),
   OPT("SBRK", 'n', sbrk, 1, "ELF: sbrk and brk serve the host heap (0: they are the system's)"),
-  OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit"),
+  OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit; 2: also the region map"),
   OPT("PURGE_DELAY", 'n', purge_delay_ms, 1000, "ms a free span stays resident before it is returned"),
   OPT("DIRTY_MAX", 's', dirty_max, (uint64_t)64 << 20, "free resident arena bytes kept at most"),
 };

@@ -65,12 +65,44 @@ int gcl_prim_dup_fd(int fd);
 _Noreturn void gcl_prim_abort(void);
 
 /* ---- Threads ---------------------------------------------------------------
- * thread_key: register the per-thread destructor run at thread exit with
- *           the value last given to thread_set (not for the main thread's exit).
- * atfork:   register the fork handlers (prepare, parent, child).        */
+ * thread_key: create the thread slot; `destructor` runs at thread exit with
+ *           the slot's value (never for the main thread's exit). Called once,
+ *           at process init, before any tls_set.
+ * tls_get:  the calling thread's heap: the value last given to tls_set, or
+ *           &gcl_heap_empty. On the fast paths: one load on Linux.
+ * tls_set:  set it (NULL: back to &gcl_heap_empty, and no destructor call).
+ * atfork:   register the fork handlers (prepare, parent, child).
+ *
+ * Linux keeps the heap in an initial-exec __thread variable (one %fs-relative
+ * load; glibc requires initial-exec TLS of a malloc). Darwin must not: dyld
+ * allocates a thread's __thread block with malloc on its first access (all
+ * macOS versions with TLV, 10.7+), which would recurse into the allocator; a
+ * pthread key read is a %gs-relative load that never allocates.       */
+struct gcl_heap;
+extern struct gcl_heap gcl_heap_empty;
 int gcl_prim_thread_key(void (*destructor)(void *));
-void gcl_prim_thread_set(void *value);
 int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+#if GCL_OS_DARWIN
+extern pthread_key_t gcl_prim_key;
+static inline struct gcl_heap *gcl_prim_tls_get(void) {
+  struct gcl_heap *h = (struct gcl_heap *)pthread_getspecific(gcl_prim_key);
+  return h ? h : &gcl_heap_empty;
+}
+static inline void gcl_prim_tls_set(struct gcl_heap *h) {
+  pthread_setspecific(gcl_prim_key, h);
+}
+#else
+extern pthread_key_t gcl_prim_key;
+extern __thread struct gcl_heap *gcl_prim_tls __attribute__((tls_model("initial-exec")));
+static inline struct gcl_heap *gcl_prim_tls_get(void) {
+  return gcl_prim_tls;
+}
+static inline void gcl_prim_tls_set(struct gcl_heap *h) {
+  gcl_prim_tls = h ? h : &gcl_heap_empty;
+  pthread_setspecific(gcl_prim_key, h); /* for the exit destructor */
+}
+#endif
 
 /* ---- Locks -----------------------------------------------------------------
  * A mutex that remembers its holder, so that fork handlers can tell a lock

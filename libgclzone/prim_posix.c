@@ -140,14 +140,13 @@ _Noreturn void gcl_prim_abort(void) {
   abort();
 }
 
-static pthread_key_t thread_key;
+pthread_key_t gcl_prim_key;
+#if !GCL_OS_DARWIN
+__thread struct gcl_heap *gcl_prim_tls __attribute__((tls_model("initial-exec"))) = &gcl_heap_empty;
+#endif
 
 int gcl_prim_thread_key(void (*destructor)(void *)) {
-  return pthread_key_create(&thread_key, destructor);
-}
-
-void gcl_prim_thread_set(void *value) {
-  pthread_setspecific(thread_key, value);
+  return pthread_key_create(&gcl_prim_key, destructor);
 }
 
 int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {

@@ -28,19 +28,23 @@ static gcl_lock_t *const all_locks[] = {&init_lock, &gcl_heap_lock, &gcl_orphan_
 #define NLOCKS (sizeof all_locks / sizeof all_locks[0])
 static bool fork_took[NLOCKS];
 
-static void fork_prepare(void) {
+/* Front ends whose platform drives fork itself (libmalloc calls a zone's
+ * force_lock/force_unlock/reinit_lock) clear this before init. */
+bool gcl_process_use_atfork = true;
+
+void gcl_process_fork_prepare(void) {
   for (size_t i = 0; i < NLOCKS; i++) {
     fork_took[i] = !gcl_lock_held_by_me(all_locks[i]);
     if (fork_took[i]) gcl_lock(all_locks[i]);
   }
 }
 
-static void fork_parent(void) {
+void gcl_process_fork_parent(void) {
   for (size_t i = NLOCKS; i-- > 0;)
     if (fork_took[i]) gcl_unlock(all_locks[i]);
 }
 
-static void fork_child(void) {
+void gcl_process_fork_child(void) {
   for (size_t i = 0; i < NLOCKS; i++) gcl_lock_reinit(all_locks[i]);
   gcl_heap_fork_child();
 }
@@ -106,7 +110,8 @@ int gcl_process_init(const gclzone_config_t *cfg) {
   if (err == 0 && !hooks_registered) {
     hooks_registered = true;
     gcl_prim_thread_key(gcl_heap_thread_done);
-    gcl_prim_atfork(fork_prepare, fork_parent, fork_child);
+    if (gcl_process_use_atfork)
+      gcl_prim_atfork(gcl_process_fork_prepare, gcl_process_fork_parent, gcl_process_fork_child);
   }
   gcl_unlock(&init_lock);
   return err;
@@ -135,7 +140,9 @@ int gcl_process_ensure(void) {
 /* GCLZONE_SHOW_STATS. Here rather than in stats.c: every link pulls this
  * file in, so a static link cannot lose the report. */
 __attribute__((destructor)) static void report_at_exit(void) {
-  if (gcl_ready() && gcl_opt.show_stats) gcl_stats_report(gcl_log_fd);
+  if (!gcl_ready() || !gcl_opt.show_stats) return;
+  gcl_stats_report(gcl_log_fd);
+  if (gcl_opt.show_stats >= 2) gclzone_print_map(gcl_log_fd);
 }
 
 GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {

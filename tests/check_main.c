@@ -10,6 +10,7 @@ int main(void) {
   srunner_add_suite(sr, suite_heap());
   srunner_add_suite(sr, suite_api());
   srunner_add_suite(sr, suite_stress());
+  srunner_add_suite(sr, suite_introspect());
   srunner_add_suite(sr, suite_misuse());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -132,8 +132,12 @@ START_TEST(thread_exit_hands_memory_back) {
       }
     gclzone_stats(&s);
     ck_assert_uint_eq(s.in_use_blocks, base.in_use_blocks);
+    /* Every slab of the exited threads came back (the main heap keeps at
+     * most its current slab per class), and the peak does not creep up
+     * from one generation of threads to the next. */
+    ck_assert_uint_le(s.arena_used_bytes, base.arena_used_bytes + 48 * 64 * KiB);
     if (round == 0) used_after_first = s.arena_used_peak;
-    ck_assert_uint_le(s.arena_used_peak, used_after_first + 2 * MiB); /* orphans are reused */
+    ck_assert_uint_le(s.arena_used_peak, used_after_first * 3 / 2);
   }
 }
 END_TEST

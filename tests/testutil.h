@@ -36,6 +36,7 @@ Suite *suite_heap(void);
 Suite *suite_api(void);
 Suite *suite_stress(void);
 Suite *suite_misuse(void);
+Suite *suite_introspect(void);
 
 /* Fill n bytes at p with a pattern derived from seed; check it later. */
 static inline void fill(void *p, size_t n, uint32_t seed) {
