@@ -14,9 +14,10 @@
  *    h's full list has fast_owner NULL, so every free into it is noticed;
  *  - blocks below s->bump are live (word 1 != free tag) or free (tag set);
  *    blocks at or above bump were never handed out.
- * Thread exit (and fork, for the threads that vanish) orphans a heap's
- * slabs; frees keep flowing into their xfree lists and any thread short of
- * a slab of that class adopts them, releasing those that became empty.
+ * Thread exit orphans a heap's slabs; frees keep flowing into their xfree
+ * lists, an orphan is released as soon as it is empty, and any thread short
+ * of a slab of that class adopts one. (A fork child instead forgets the
+ * heaps of the threads that vanished: see gcl_heap_fork_child.)
  */
 #include "internal.h"
 
@@ -349,12 +350,22 @@ void gcl_heap_thread_done(void *heap) {
   heap_abandon(h);
 }
 
-/* In a fork child only the forking thread survives: orphan the others. */
+/* In a fork child only the forking thread survives. The others may have
+ * been anywhere in their heaps' lock-free paths when the fork happened, so
+ * their slab lists cannot be trusted: drop the heaps from the list and leave
+ * their slabs alone. The child loses the use of those slabs (frees into them
+ * still work: they land on xfree lists nobody collects); the parent is
+ * untouched. Runs with every lock reinitialized and no other thread. */
 void gcl_heap_fork_child(void) {
   gcl_heap_t *me = gcl_heap_self();
   for (gcl_heap_t *h = H.list, *next; h; h = next) {
     next = h->next;
-    if (h != me) heap_abandon(h);
+    if (h == me) continue;
+    if (h->prev) h->prev->next = h->next;
+    else H.list = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->live = 0;
+    H.count--;
   }
 }
 

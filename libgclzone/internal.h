@@ -329,7 +329,8 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
   if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
     gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
-    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() && gcl_span_is_block_start(s, (uintptr_t)p))) {
+    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() && (uintptr_t)p < s->bump &&
+                   gcl_span_is_block_start(s, (uintptr_t)p))) {
       uintptr_t tag = gcl_block_free_tag(b);
       if (gcl_likely(b->tag != tag)) {
         b->next = s->local_free;

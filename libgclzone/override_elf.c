@@ -25,15 +25,50 @@ extern void __libc_free(void *p);
 extern void *__libc_realloc(void *p, size_t size);
 extern void *__sbrk(intptr_t increment);
 
+/* Is p plausibly a live block of glibc's malloc? Only then is it handed to
+ * glibc; anything else (a stack address, (void *)1, a page from mmap) is
+ * our misuse to report, not glibc's to fault on. When glibc has handed out
+ * nothing (the usual case under LD_PRELOAD), no foreign pointer is valid.
+ * Otherwise we apply the checks glibc's own free applies, reading through
+ * gcl_prim_read so that a wild pointer cannot fault. The chunk layout is
+ * glibc's (malloc/malloc.c, unchanged since 2.3): the word before a block
+ * is its size with flags PREV_INUSE 1, IS_MMAPPED 2, NON_MAIN_ARENA 4, and
+ * the word before that is, for an mmapped chunk, its offset in its mapping. */
+static bool libc_owns(void *p) {
+  struct mallinfo2 mi = mallinfo2();
+  if (!mi.arena && !mi.hblkhd) return false;
+  if ((uintptr_t)p & 15) return false;
+  size_t h[2], next[2];
+  if (gcl_prim_read((char *)p - 16, h, sizeof h)) return false;
+  size_t size = h[1] & ~(size_t)7;
+  if (size < 32 || size & 15 || size > PTRDIFF_MAX) return false;
+  if (h[1] & 2) {
+    size_t page = gcl_prim_page_size();
+    return (((uintptr_t)p - 16 - h[0]) & (page - 1)) == 0 && ((h[0] + size) & (page - 1)) == 0;
+  }
+  if (gcl_prim_read((char *)p - 16 + size, next, sizeof next)) return false;
+  return next[1] & 1; /* the next chunk records this one as in use */
+}
+
+static void libc_free(void *p) {
+  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
+  __libc_free(p);
+}
+
+static void *libc_realloc(void *p, size_t size) {
+  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
+  return __libc_realloc(p, size);
+}
+
 static size_t libc_usable_size(void *p) {
-  /* glibc exports no __libc_ alias for this one. A cold path: only blocks
-   * from before our takeover get here. */
+  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
+  /* glibc exports no __libc_ alias for this one; a cold path. */
   static size_t (*fn)(void *);
   if (!fn) fn = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
   return fn ? fn(p) : 0;
 }
 
-static const gcl_foreign_t libc = {__libc_free, __libc_realloc, libc_usable_size};
+static const gcl_foreign_t libc = {libc_free, libc_realloc, libc_usable_size};
 
 /* Reserve the region before main, so that its place does not depend on
  * what the program maps first. */

@@ -58,9 +58,12 @@ uint64_t gcl_prim_clock_ms(void);
 /* ---- Output ---------------------------------------------------------------
  * write:    write all of s to fd with write(2), retrying on EINTR; errors
  *           are ignored (there is nowhere to report them). errno is kept.
+ * read:     copy n bytes from addr, or fail with EFAULT if any of them is
+ *           not readable, without a signal (to vet pointers we did not make).
  * dup_fd:   a close-on-exec duplicate of fd numbered >= 3, or -1.
  * abort:    end the process with SIGABRT, even if SIGABRT is caught.     */
 void gcl_prim_write(int fd, const char *s, size_t n);
+int gcl_prim_read(const void *addr, void *buf, size_t n); /* copy without faulting: 0 or EFAULT */
 int gcl_prim_dup_fd(int fd);
 _Noreturn void gcl_prim_abort(void);
 

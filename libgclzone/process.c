@@ -11,8 +11,8 @@
  * (init, heaps, orphans, arena, host heap), except a lock the forking thread
  * itself holds: that happens when a signal handler forks while interrupting
  * the allocator, and waiting would deadlock (jemalloc's failure mode). The
- * child reinitializes the locks and orphans the heaps of the threads that
- * did not survive the fork.
+ * child reinitializes the locks and forgets the heaps of the threads that did
+ * not survive the fork (see gcl_heap_fork_child).
  */
 #include "internal.h"
 
