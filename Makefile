@@ -74,6 +74,11 @@ $(BUILD)/tests/preload/%: tests/preload/%.c | $(BUILD)/tests
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< -ldl
 
+# Misuse cases: -O0 and no builtins, so that every misuse survives compilation.
+$(BUILD)/tests/misuse/misuse: tests/misuse/misuse.c | $(BUILD)/tests
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O0 -g -fno-builtin -pthread -o $@ $<
+
 # bound.c linked with the static archive: the program itself defines malloc.
 $(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -Wl,--export-dynamic $(BUILD)/libgclzone.a -ldl
@@ -83,9 +88,10 @@ $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo
+       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
+	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 
 # ---- demo and examples ---------------------------------------------------------

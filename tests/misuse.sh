@@ -1,0 +1,26 @@
+#!/bin/sh
+# Heap misuse through the ELF front end: every case must die by SIGABRT
+# after exactly one fixed line naming the pointer (log.c's list), never by
+# SIGSEGV and never silently. Cases live in tests/misuse/misuse.c.
+set -eu
+BUILD=${BUILD:-build}
+LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+PROG=$BUILD/tests/misuse/misuse
+n=0
+check() { # case message-with-%p
+  out=$(LD_PRELOAD="$LIB" "$PROG" "$1" "$2") || { echo "misuse.sh: FAIL: $out"; exit 1; }
+  n=$((n + 1))
+}
+live="which is not a live block from gclzone"
+check double_free_small "double free of %p"
+check double_free_medium "double free of %p"
+check double_free_large "double free of %p"
+check double_free_interleaved "double free of %p"
+check double_free_other_thread "double free of %p"
+for c in free_interior_1 free_interior_16 free_interior_large free_stack free_one free_mmap_page \
+         free_never_handed_out free_far; do
+  check $c "free of %p, $live"
+done
+for c in realloc_interior realloc_stack realloc_one realloc_freed; do check $c "realloc of %p, $live"; done
+for c in usable_size_interior usable_size_stack usable_size_freed; do check $c "usable size of %p, $live"; done
+echo "misuse.sh: $n misuse cases stopped with SIGABRT and their one fixed line"
