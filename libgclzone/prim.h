@@ -108,18 +108,55 @@ static inline void gcl_prim_tls_set(struct gcl_heap *h) {
 #endif
 
 /* ---- Locks -----------------------------------------------------------------
- * A mutex that remembers its holder, so that fork handlers can tell a lock
- * held by the forking thread itself (a signal handler that interrupted the
- * allocator) from one held by another thread. The holder is identified by
- * the address of a thread-local byte, which needs no system call.       */
+ * A lock that knows its holder, so that a fork handler can tell a lock held
+ * by the forking thread itself (a signal handler that interrupted the
+ * allocator) from one held by another thread. Taking the lock and becoming
+ * its known holder must be one atomic step: a separate "holder" field set
+ * after acquiring leaves a window in which a signal handler that forks would
+ * wait for itself forever.
+ *
+ * Linux: the lock word is the holder's thread id shifted left, with bit 0
+ * set while others wait (a futex; thread ids fit in 30 bits, pid_max is at
+ * most 2^22). Elsewhere: a pthread mutex plus a holder field (see above for
+ * its window; Darwin's front end replaces it).                           */
+#if GCL_OS_LINUX
+typedef struct gcl_lock {
+  int word; /* 0 free, else holder tid << 1 | waiters */
+} gcl_lock_t;
+#define GCL_LOCK_INIT {0}
+
+int gcl_prim_tid(void);        /* the calling thread's id, cached */
+void gcl_prim_tid_reset(void); /* in a fork child: the cache is the parent's */
+void gcl_prim_lock_slow(gcl_lock_t *l);
+void gcl_prim_lock_wake(gcl_lock_t *l);
+
+static inline bool gcl_trylock(gcl_lock_t *l) {
+  int free = 0;
+  return __atomic_compare_exchange_n(&l->word, &free, gcl_prim_tid() << 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED);
+}
+static inline void gcl_lock(gcl_lock_t *l) {
+  if (!gcl_trylock(l)) gcl_prim_lock_slow(l);
+}
+static inline void gcl_unlock(gcl_lock_t *l) {
+  if (__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) & 1) gcl_prim_lock_wake(l);
+}
+static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
+  return (__atomic_load_n(&l->word, __ATOMIC_RELAXED) >> 1) == gcl_prim_tid();
+}
+/* Only in a fork child, where no other thread exists any more. */
+static inline void gcl_lock_reinit(gcl_lock_t *l) {
+  __atomic_store_n(&l->word, 0, __ATOMIC_RELAXED);
+}
+#else
 typedef struct gcl_lock {
   pthread_mutex_t mutex;
   const void *holder; /* accessed with __atomic builtins */
 } gcl_lock_t;
-
-#define GCL_LOCK_INIT { PTHREAD_MUTEX_INITIALIZER, NULL }
+#define GCL_LOCK_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
 
 const void *gcl_prim_thread_self(void);
+static inline void gcl_prim_tid_reset(void) {}
 
 static inline void gcl_lock(gcl_lock_t *l) {
   pthread_mutex_lock(&l->mutex);
@@ -137,10 +174,10 @@ static inline void gcl_unlock(gcl_lock_t *l) {
 static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
   return __atomic_load_n(&l->holder, __ATOMIC_RELAXED) == gcl_prim_thread_self();
 }
-/* Only in a fork child, where no other thread exists any more. */
 static inline void gcl_lock_reinit(gcl_lock_t *l) {
   pthread_mutex_init(&l->mutex, NULL);
   __atomic_store_n(&l->holder, NULL, __ATOMIC_RELAXED);
 }
+#endif
 
 #endif /* GCL_PRIM_H */

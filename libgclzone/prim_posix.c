@@ -16,8 +16,19 @@
 #include <unistd.h>
 
 #if GCL_OS_LINUX
+#include <linux/futex.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#define gcl_unlikely_prim(x) __builtin_expect(!!(x), 0)
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
 #endif
 
 #if GCL_OS_DARWIN
@@ -169,8 +180,53 @@ int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(v
   return pthread_atfork(prepare, parent, child);
 }
 
-static __thread char thread_marker __attribute__((tls_model("initial-exec")));
+#if GCL_OS_LINUX
+static __thread int tid_cache __attribute__((tls_model("initial-exec")));
+
+int gcl_prim_tid(void) {
+  int t = tid_cache;
+  if (gcl_unlikely_prim(!t)) t = tid_cache = (int)syscall(SYS_gettid);
+  return t;
+}
+
+void gcl_prim_tid_reset(void) {
+  tid_cache = 0;
+}
+
+/* Contended: spin briefly (critical sections are short), then sleep on the
+ * futex with the waiters bit set. Once we have slept, take the lock with the
+ * waiters bit set too: others may still be asleep behind us. */
+void gcl_prim_lock_slow(gcl_lock_t *l) {
+  int me = gcl_prim_tid() << 1, waited = 0;
+  for (int spin = 0;; spin++) {
+    int v = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+    if (v == 0) {
+      if (__atomic_compare_exchange_n(&l->word, &v, me | waited, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;
+      continue;
+    }
+    if (spin < 100) {
+      cpu_relax();
+      continue;
+    }
+    if (!(v & 1) && !__atomic_compare_exchange_n(&l->word, &v, v | 1, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+      continue;
+    int saved = errno;
+    syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, v | 1, NULL, NULL, 0);
+    errno = saved;
+    waited = 1;
+  }
+}
+
+void gcl_prim_lock_wake(gcl_lock_t *l) {
+  int saved = errno;
+  syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  errno = saved;
+}
+#else
+static __thread char thread_marker;
 
 const void *gcl_prim_thread_self(void) {
   return &thread_marker;
 }
+#endif

@@ -26,26 +26,43 @@ static gclzone_config_t active; /* the configuration in force */
 static gcl_lock_t *const all_locks[] = {&init_lock, &gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock,
                                        &gcl_hostheap_lock};
 #define NLOCKS (sizeof all_locks / sizeof all_locks[0])
-static bool fork_took[NLOCKS];
+
+/* Which locks each prepare took, as a stack: a signal handler may fork in
+ * the middle of another fork's handlers (the outer prepare, say), and its
+ * own prepare/parent pair must not clobber the outer record. Only one
+ * thread at a time gets past the first lock, so the stack is private to the
+ * forking thread and its nested handlers. */
+#define FORK_NEST 8
+static unsigned fork_took[FORK_NEST];
+static unsigned fork_depth;
 
 /* Front ends whose platform drives fork itself (libmalloc calls a zone's
  * force_lock/force_unlock/reinit_lock) clear this before init. */
 bool gcl_process_use_atfork = true;
 
 void gcl_process_fork_prepare(void) {
+  unsigned took = 0;
   for (size_t i = 0; i < NLOCKS; i++) {
-    fork_took[i] = !gcl_lock_held_by_me(all_locks[i]);
-    if (fork_took[i]) gcl_lock(all_locks[i]);
+    if (gcl_lock_held_by_me(all_locks[i])) continue;
+    gcl_lock(all_locks[i]);
+    took |= 1u << i;
   }
+  /* Deeper than FORK_NEST nested forks: release nothing rather than the
+   * wrong thing (the locks then stay with this thread, as in the child). */
+  if (fork_depth < FORK_NEST) fork_took[fork_depth] = took;
+  fork_depth++;
 }
 
 void gcl_process_fork_parent(void) {
+  unsigned took = --fork_depth < FORK_NEST ? fork_took[fork_depth] : 0;
   for (size_t i = NLOCKS; i-- > 0;)
-    if (fork_took[i]) gcl_unlock(all_locks[i]);
+    if (took & (1u << i)) gcl_unlock(all_locks[i]);
 }
 
 void gcl_process_fork_child(void) {
+  gcl_prim_tid_reset();
   for (size_t i = 0; i < NLOCKS; i++) gcl_lock_reinit(all_locks[i]);
+  fork_depth = 0;
   gcl_heap_fork_child();
 }
 

@@ -30,8 +30,10 @@ got=$(LD_PRELOAD=$LIB "$T/threads")
 [ "$got" = "$want" ] || fail "threads: '$got' != '$want'"
 ok "producer/consumer threads: $got"
 
-got=$(LD_PRELOAD=$LIB "$T/forks") || fail "forks: $got"
-ok "$got (fork while threads allocate)"
+got=$(timeout 120 env LD_PRELOAD="$LIB" "$T/forks") || fail "forks: $got (status $?)"
+ok "$got"
+got=$(timeout 60 env LD_PRELOAD="$LIB" "$T/fork_signal") || fail "fork_signal: $got (status $?; 124 is a hang)"
+ok "$got"
 
 GCLZONE_SHOW_STATS=1 LD_PRELOAD=$LIB "$T/closed_stderr" 2>"$TMP/stats" || fail "closed_stderr"
 grep -q '^gclzone: arena: .* in [1-9][0-9]* blocks' "$TMP/stats" || fail "no report after stderr was closed: $(cat "$TMP/stats")"
