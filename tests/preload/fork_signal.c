@@ -43,7 +43,7 @@ int main(void) {
     if (senders[i] == 0) {
       for (;;) {
         kill(me, SIGUSR1);
-        usleep(100);
+        usleep(1000);
       }
     }
   }
@@ -60,8 +60,8 @@ int main(void) {
   for (int i = 0; i < SENDERS; i++) kill(senders[i], SIGKILL), waitpid(senders[i], NULL, 0);
   signal(SIGUSR1, SIG_IGN);
   for (int i = 0; i < 32; i++) free(keep[i]);
-  if (bad || forks < 100) {
-    printf("fork_signal: %d forks, a child failed: %d\n", (int)forks, (int)bad);
+  if (bad || forks < 100 || loops < 10000) {
+    printf("fork_signal: %d forks, %u pairs, a child failed: %d\n", (int)forks, loops, (int)bad);
     return 1;
   }
   printf("fork_signal: %d forks from a signal handler during %u malloc/free pairs, no hang\n", (int)forks, loops);
