@@ -35,6 +35,9 @@ ok "$got"
 got=$(timeout 60 env LD_PRELOAD="$LIB" "$T/fork_signal") || fail "fork_signal: $got (status $?; 124 is a hang)"
 ok "$got"
 
+got=$(GCLZONE_ARENA_SIZE=64M GCLZONE_HEAP_SIZE=16M timeout 120 env LD_PRELOAD="$LIB" "$T/exhaust") || fail "$got"
+ok "$got"
+
 GCLZONE_SHOW_STATS=1 LD_PRELOAD=$LIB "$T/closed_stderr" 2>"$TMP/stats" || fail "closed_stderr"
 grep -q '^gclzone: arena: .* in [1-9][0-9]* blocks' "$TMP/stats" || fail "no report after stderr was closed: $(cat "$TMP/stats")"
 ok "GCLZONE_SHOW_STATS reports after the program closed stderr"
