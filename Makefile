@@ -5,7 +5,8 @@
 #   make bench      the benchmark suite (never part of check)
 #   make install    PREFIX=/usr/local
 #   make clean
-# VARIANT=debug builds with GCL_DEBUG=3 and -O1; WERROR=0 drops -Werror.
+# VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
+# free-list links; WERROR=0 drops -Werror.
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -26,6 +27,8 @@ OPT := -O1 -g -DGCL_DEBUG=3
 else
 OPT := -O2 -g
 endif
+SECURE ?= 0
+OPT += -DGCL_SECURE=$(SECURE)
 
 # The library: hidden by default, no builtin assumptions about the malloc
 # family (we define it), position independent for the shared object.
@@ -34,7 +37,7 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap arena heap alloc introspect prim_posix
+CORE := region options log process hostheap arena heap alloc introspect debug prim_posix
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
@@ -87,11 +90,16 @@ $(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUI
 $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
+# The SECURE=1 variant, for the tests of what it adds.
+$(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
+	$(MAKE) --no-print-directory BUILD=$(BUILD)-secure SECURE=1 $@
+
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse
+       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
+	BUILD=$(BUILD) sh tests/valgrind.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 
 # ---- demo and examples ---------------------------------------------------------
@@ -114,7 +122,7 @@ install: all
 	install -m 644 include/gclzone.h $(DESTDIR)$(PREFIX)/include/
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-secure
 
 .PHONY: all check demo bench install clean
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

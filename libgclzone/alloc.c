@@ -55,6 +55,7 @@ void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
     size_t slots = (size + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
     if (slots == s->slots || gcl_arena_resize(s, slots)) {
       gcl_heap_large_set_size(s, size);
+      if (gcl_unlikely(gcl_debug)) gcl_debug_resize(p, old, gcl_heap_block_size(p, GCL_FATAL_NONE));
       return p;
     }
   } else if (size <= old && size > old / 2) {

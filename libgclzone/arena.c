@@ -424,3 +424,51 @@ void gcl_arena_stats(gcl_arena_stats_t *out) {
   out->large_blocks = A.large_blocks;
   gcl_unlock(&gcl_arena_lock);
 }
+
+/* ---- validation (GCLZONE_CHECK) ------------------------------------------------- */
+
+static void corrupt(uintptr_t at, const char *what) {
+  gcl_unlock(&gcl_arena_lock);
+  gcl_fatal(GCL_FATAL_CORRUPT, (void *)at, what);
+}
+
+/* The spans tile [base, top) and the map agrees; every free span sits in
+ * the right bin of the right set, no two free neighbours of one kind are
+ * left unmerged, and the sets' byte counts add up. */
+void gcl_arena_validate(void) {
+  gcl_lock(&gcl_arena_lock);
+  size_t free_bytes[2] = {0, 0};
+  gcl_span_t *prev = NULL;
+  for (size_t i = 0; i < A.top;) {
+    gcl_span_t *s = gcl_hot.map[i];
+    if (!s || s->start != addr_of(i) || s->slots == 0 || i + s->slots > A.top)
+      corrupt(addr_of(i), "the slot map and the spans disagree");
+    for (size_t j = 1; j < s->slots; j++)
+      if (gcl_hot.map[i + j] != s) corrupt(addr_of(i + j), "the slot map and the spans disagree");
+    if (s->kind == GCL_SPAN_FREE) {
+      unsigned k = s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN;
+      free_bytes[k] += (size_t)s->slots << GCL_SLOT_SHIFT;
+      if (prev && prev->kind == GCL_SPAN_FREE && (prev->flags & GCL_SPAN_DIRTY) == (s->flags & GCL_SPAN_DIRTY))
+        corrupt(s->start, "two free neighbours were not merged");
+    } else if (s->kind != GCL_SPAN_SLAB && s->kind != GCL_SPAN_LARGE) {
+      corrupt(s->start, "a span has no valid kind");
+    }
+    prev = s;
+    i += s->slots;
+  }
+  for (int k = DIRTY; k <= CLEAN; k++) {
+    size_t bytes = 0;
+    for (unsigned b = 0; b < NBINS; b++) {
+      bool listed = (A.set[k].bits[b / 64] >> (b % 64)) & 1;
+      if (listed != (A.set[k].bin[b] != NULL)) corrupt(gcl_hot.base, "a free bin's bit is wrong");
+      for (gcl_span_t *s = A.set[k].bin[b]; s; s = s->next) {
+        if (s->kind != GCL_SPAN_FREE || bin_of(s->slots) != b || (s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN) != k)
+          corrupt(s->start, "a free bin holds a wrong span");
+        if (s->next && s->next->prev != s) corrupt(s->start, "a free bin's list is broken");
+        bytes += (size_t)s->slots << GCL_SLOT_SHIFT;
+      }
+    }
+    if (bytes != A.set[k].bytes || bytes != free_bytes[k]) corrupt(gcl_hot.base, "free span bytes do not add up");
+  }
+  gcl_unlock(&gcl_arena_lock);
+}

@@ -10,8 +10,9 @@
  * Invariants:
  *  - a slab's free lists, `used` and queue links change only in its owner
  *    thread (or, for an orphan, under gcl_orphan_lock);
- *  - s->fast_owner == h exactly while slab s sits in h's queue; a slab on
- *    h's full list has fast_owner NULL, so every free into it is noticed;
+ *  - s->fast_owner == h exactly while slab s sits in h's queue (and no
+ *    debug mode is on); a slab on h's full list (s->full) has fast_owner
+ *    NULL, so every free into it is noticed;
  *  - blocks below s->bump are live (word 1 != free tag) or free (tag set);
  *    blocks at or above bump were never handed out.
  * Thread exit orphans a heap's slabs; frees keep flowing into their xfree
@@ -77,11 +78,19 @@ static void q_remove(gcl_spanq_t *q, gcl_span_t *s) {
   s->next = s->prev = NULL;
 }
 
+/* In a debug mode no slab is published to the fast paths: direct[] keeps
+ * pointing at the empty span and fast_owner stays NULL, so every malloc and
+ * free reaches the generic paths, which run the debug hooks. The fast paths
+ * themselves never test a flag. */
+static void set_fast_owner(gcl_span_t *s, gcl_heap_t *h) {
+  gcl_store_relaxed(&s->fast_owner, gcl_debug ? NULL : h);
+}
+
 /* Point direct[] at the class's first slab (or the empty span). */
 static void set_current(gcl_heap_t *h, unsigned c) {
   size_t size = gcl_class_size(c);
   if (size > GCL_DIRECT_MAX) return;
-  gcl_span_t *s = h->queue[c].first ? h->queue[c].first : &span_empty;
+  gcl_span_t *s = h->queue[c].first && !gcl_debug ? h->queue[c].first : &span_empty;
   size_t lo = c == 1 ? 0 : gcl_class_size(c - 1) / 16 + 1;
   for (size_t w = lo; w <= size / 16; w++) h->direct[w] = s;
 }
@@ -107,7 +116,8 @@ static gcl_span_t *slab_new(gcl_heap_t *h, unsigned c) {
   s->xfree = 0;
   s->xcount = 0;
   s->full = 0;
-  gcl_store_relaxed(&s->fast_owner, h);
+  if (gcl_unlikely(gcl_debug & GCL_DEBUG_VALGRIND)) gcl_debug_fresh((void *)s->start, slots << GCL_SLOT_SHIFT);
+  set_fast_owner(s, h);
   gcl_store_release(&s->heap, h);
   q_push_front(&h->queue[c], s);
   set_current(h, c);
@@ -124,11 +134,11 @@ static void slab_extend(gcl_span_t *s) {
   gcl_block_t *first = (gcl_block_t *)s->bump, *b = first;
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
-    b->next = next;
+    gcl_link_set(b, next);
     b->tag = gcl_block_free_tag(b);
     b = next;
   }
-  b->next = NULL;
+  gcl_link_set(b, NULL);
   b->tag = gcl_block_free_tag(b);
   s->free = first;
   gcl_store_relaxed(&s->bump, s->bump + n * bs);
@@ -139,20 +149,36 @@ static void slab_collect(gcl_span_t *s) {
   if (gcl_load_relaxed(&s->xfree)) {
     gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->xfree, 0, __ATOMIC_ACQUIRE);
     uint32_t n = 1;
-    gcl_block_t *tail = x;
-    while (tail->next) tail = tail->next, n++;
+    gcl_block_t *tail = x, *next;
+    for (;;) {
+      GCL_FREE_OPEN(tail);
+      next = gcl_link_get(tail);
+      if (!next) break;
+      if (!gcl_link_ok(s, next)) gcl_heap_bad_link(tail);
+      GCL_FREE_CLOSE(tail);
+      tail = next, n++;
+    }
     __atomic_fetch_sub(&s->xcount, n, __ATOMIC_RELAXED);
     gcl_store_relaxed(&s->used, s->used - n);
-    tail->next = s->local_free;
+    gcl_link_set(tail, s->local_free);
+    GCL_FREE_CLOSE(tail);
     s->local_free = x;
   }
   if (s->local_free) {
     gcl_block_t *l = s->local_free;
     s->local_free = NULL;
     if (s->free) {
-      gcl_block_t *tail = l;
-      while (tail->next) tail = tail->next;
-      tail->next = s->free;
+      gcl_block_t *tail = l, *next;
+      for (;;) {
+        GCL_FREE_OPEN(tail);
+        next = gcl_link_get(tail);
+        if (!next) break;
+        if (!gcl_link_ok(s, next)) gcl_heap_bad_link(tail);
+        GCL_FREE_CLOSE(tail);
+        tail = next;
+      }
+      gcl_link_set(tail, s->free);
+      GCL_FREE_CLOSE(tail);
     }
     s->free = l;
   }
@@ -160,7 +186,10 @@ static void slab_collect(gcl_span_t *s) {
 
 static gcl_block_t *slab_pop(gcl_span_t *s) {
   gcl_block_t *b = s->free;
-  s->free = b->next;
+  GCL_FREE_OPEN(b);
+  gcl_block_t *next = gcl_link_get(b);
+  if (!gcl_link_ok(s, next)) gcl_heap_bad_link(b);
+  s->free = next;
   b->tag = 0;
   gcl_store_relaxed(&s->used, s->used + 1);
   return b;
@@ -169,7 +198,7 @@ static gcl_block_t *slab_pop(gcl_span_t *s) {
 static void slab_to_queue(gcl_heap_t *h, gcl_span_t *s) {
   q_remove(&h->full, s);
   __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
-  gcl_store_relaxed(&s->fast_owner, h);
+  set_fast_owner(s, h);
   q_push_back(&h->queue[s->klass], s);
   set_current(h, s->klass);
 }
@@ -249,7 +278,7 @@ static bool adopt_orphan(gcl_heap_t *h, unsigned c) {
     orphan_remove(s);
     if (orphan_settle(s)) continue;
     if (s->klass == c && (s->free || s->bump < s->bump_end)) {
-      gcl_store_relaxed(&s->fast_owner, h);
+      set_fast_owner(s, h);
       gcl_store_release(&s->heap, h);
       q_push_back(&h->queue[c], s);
       set_current(h, c);
@@ -384,7 +413,11 @@ static void *large_alloc(size_t size, size_t align, bool zero) {
     return NULL;
   }
   gcl_heap_large_set_size(s, size);
-  if (zero && !(s->flags & GCL_SPAN_ZERO)) memset((void *)s->start, 0, size);
+  bool is_zero = s->flags & GCL_SPAN_ZERO;
+  /* Describe the block before writing to it: memcheck may still see the
+   * memory as freed blocks of an earlier span. */
+  if (gcl_unlikely(gcl_debug)) gcl_debug_alloc((void *)s->start, s->bump_end - s->start, zero && is_zero);
+  if (zero && !is_zero) memset((void *)s->start, 0, size);
   return (void *)s->start;
 }
 
@@ -405,12 +438,13 @@ GCL_NOINLINE void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size) {
       return NULL;
     }
   }
+  if (gcl_unlikely(gcl_debug)) gcl_debug_op();
   if (size > GCL_MEDIUM_MAX) return large_alloc(size, 1, false);
   unsigned c = gcl_class_of(size);
   gcl_span_t *s = h->queue[c].first;
-  if (gcl_likely(s && s->free)) return slab_pop(s);
-  gcl_block_t *b = class_pop(h, c);
+  gcl_block_t *b = gcl_likely(s && s->free) ? slab_pop(s) : class_pop(h, c);
   if (!b) errno = ENOMEM;
+  else if (gcl_unlikely(gcl_debug)) gcl_debug_alloc(b, gcl_class_size(c), false);
   return b;
 }
 
@@ -427,9 +461,14 @@ void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero) {
         errno = ENOMEM;
         return NULL;
       }
+      if (gcl_unlikely(gcl_debug)) gcl_debug_op();
       gcl_block_t *b = class_pop(h, c);
-      if (!b) errno = ENOMEM;
-      else if (zero) memset(b, 0, gcl_class_size(c));
+      if (!b) {
+        errno = ENOMEM;
+        return NULL;
+      }
+      if (gcl_unlikely(gcl_debug)) gcl_debug_alloc(b, gcl_class_size(c), false);
+      if (zero) memset(b, 0, gcl_class_size(c));
       return b;
     }
   }
@@ -451,7 +490,10 @@ static gcl_span_t *live_span(const void *p, enum gcl_fatal *why) {
     return NULL;
   }
   if (a >= gcl_load_relaxed(&s->bump) || !gcl_span_is_block_start(s, a)) return NULL;
-  if (((const gcl_block_t *)p)->tag == gcl_block_free_tag(p)) {
+  /* Under valgrind memcheck catches double frees itself, and reading a live
+   * block's word 1 would be a read of memory the program may never have
+   * written. */
+  if (!(gcl_debug & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_block_free_tag(p)) {
     *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }
@@ -469,13 +511,15 @@ size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse) {
 }
 
 static void free_remote(gcl_span_t *s, gcl_block_t *b) {
-  b->tag = gcl_block_free_tag(b);
   /* Count first: the owner subtracts what it collects, so xcount never
    * drops below the length of the list. */
   __atomic_fetch_add(&s->xcount, 1, __ATOMIC_RELAXED);
   uintptr_t old = gcl_load_relaxed(&s->xfree);
   do {
-    b->next = (gcl_block_t *)old;
+    GCL_FREE_OPEN(b); /* closed before the push publishes the block */
+    gcl_link_set(b, (gcl_block_t *)old);
+    b->tag = gcl_block_free_tag(b);
+    GCL_FREE_CLOSE(b);
   } while (!__atomic_compare_exchange_n(&s->xfree, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
   gcl_heap_t *owner = gcl_load_acquire(&s->heap);
@@ -490,6 +534,7 @@ static void free_remote(gcl_span_t *s, gcl_block_t *b) {
 GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
   if (!p) return;
   int saved = errno;
+  if (gcl_unlikely(gcl_debug)) gcl_debug_op();
   if (!gcl_region_contains(p)) {
     if (!foreign) gcl_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
     foreign->free(p);
@@ -499,6 +544,8 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
   enum gcl_fatal why;
   gcl_span_t *s = live_span(p, &why);
   if (!s) gcl_fatal(why, p, NULL);
+  if (gcl_unlikely(gcl_debug))
+    gcl_debug_free(p, s->kind == GCL_SPAN_LARGE ? s->bump_end - s->start : s->block_size);
   if (s->kind == GCL_SPAN_LARGE) {
     gcl_arena_give(s);
     errno = saved;
@@ -508,14 +555,18 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
   gcl_block_t *b = p;
   if (gcl_load_relaxed(&s->heap) != h) {
     free_remote(s, b);
+    errno = saved;
     return;
   }
-  /* Our own slab that the fast path did not take: it is on the full list. */
-  b->next = s->local_free;
+  /* Our own slab that the fast path did not take: it is on the full list
+   * (or a debug mode is on). */
+  GCL_FREE_OPEN(b);
+  gcl_link_set(b, s->local_free);
   b->tag = gcl_block_free_tag(b);
+  GCL_FREE_CLOSE(b);
   s->local_free = b;
   gcl_store_relaxed(&s->used, s->used - 1);
-  if (!s->fast_owner) slab_to_queue(h, s);
+  if (s->full) slab_to_queue(h, s);
   if (s->used == 0) gcl_heap_span_empty(h, s);
   errno = saved;
 }
@@ -561,4 +612,80 @@ size_t gcl_heap_collect(void) {
   }
   gcl_unlock(&gcl_orphan_lock);
   return gcl_arena_purge_all();
+}
+
+/* ---- validation (GCLZONE_CHECK) ------------------------------------------------- */
+
+static void corrupt(uintptr_t at, const char *what) {
+  gcl_fatal(GCL_FATAL_CORRUPT, (void *)at, what);
+}
+
+/* A free-list link that leaves its slab (GCL_SECURE), named by its holder. */
+GCL_COLD void gcl_heap_bad_link(const void *holder) {
+  gcl_fatal(GCL_FATAL_CORRUPT, holder, "corrupted free-list link");
+}
+
+/* Walk one of a slab's own free lists: every link must point at a block of
+ * the slab below its bump pointer, carrying the free tag; no cycle. Returns
+ * how many blocks it holds. The message names the block whose link is bad
+ * (or the slab, for a bad list head). */
+static size_t list_validate(const gcl_span_t *s, const gcl_block_t *b, size_t cap) {
+  size_t n = 0;
+  uintptr_t holder = s->start;
+  for (; b; n++) {
+    uintptr_t a = (uintptr_t)b;
+    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size)
+      corrupt(holder, "corrupted free-list link");
+    if (n >= cap) corrupt(holder, "a free list loops");
+    GCL_FREE_OPEN((void *)b);
+    uintptr_t tag = b->tag;
+    const gcl_block_t *next = gcl_link_get(b);
+    GCL_FREE_CLOSE((void *)b);
+    if (tag != gcl_block_free_tag(b)) corrupt(a, "a free block was written after it was freed");
+    holder = a;
+    b = next;
+  }
+  return n;
+}
+
+static void slab_validate(const gcl_span_t *s, const gcl_heap_t *owner) {
+  if (s->kind != GCL_SPAN_SLAB || s->slots == 0) corrupt(s->start, "a heap lists a span that is no slab");
+  if (gcl_arena_span_of((void *)s->start) != s) corrupt(s->start, "a slab is not in the slot map");
+  if (gcl_load_relaxed(&s->heap) != owner) corrupt(s->start, "a slab has the wrong owner");
+  size_t bs = s->block_size;
+  if (!s->klass || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass))
+    corrupt(s->start, "a slab has a bad size class");
+  if (s->bump < s->start || s->bump > s->bump_end || (s->bump - s->start) % bs ||
+      s->bump_end > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
+    corrupt(s->start, "a slab's bump pointer is out of range");
+  size_t cap = (s->bump - s->start) / bs;
+  size_t n = list_validate(s, s->free, cap);
+  n += list_validate(s, s->local_free, cap - n);
+  /* used counts blocks handed out, including those freed by other threads
+   * and not collected yet (on xfree, which only this owner may walk... but
+   * other threads push onto it concurrently, so it is left alone here). */
+  if (s->used + n != cap) corrupt(s->start, "a slab's block count does not add up");
+}
+
+/* Validate the calling thread's heap and the orphans: the slabs whose
+ * lists this thread may read. Other threads' heaps change under our feet. */
+void gcl_heap_validate(void) {
+  gcl_heap_t *h = gcl_heap_self();
+  if (h != &gcl_heap_empty) {
+    for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
+      gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
+      for (gcl_span_t *s = q->first; s; s = s->next) {
+        slab_validate(s, h);
+        if (c < GCL_NCLASSES && s->klass != c) corrupt(s->start, "a slab sits in another class's queue");
+        if ((c == GCL_NCLASSES) != (s->full != 0)) corrupt(s->start, "a slab's full flag is wrong");
+        if (s->next && s->next->prev != s) corrupt(s->start, "a heap's queue is broken");
+      }
+    }
+  }
+  gcl_lock(&gcl_orphan_lock);
+  for (gcl_span_t *s = H.orphans.first; s; s = s->next) {
+    if (!s->orphan) corrupt(s->start, "the orphan list holds a slab that is no orphan");
+    slab_validate(s, NULL);
+  }
+  gcl_unlock(&gcl_orphan_lock);
 }

@@ -32,6 +32,12 @@
 #define gcl_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define gcl_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
+/* GCL_SECURE (make SECURE=1): free-list links are stored encoded with a
+ * secret and checked when followed (see gcl_link_get). */
+#ifndef GCL_SECURE
+#define GCL_SECURE 0
+#endif
+
 /* GCL_DEBUG: 0 release, 1 cheap asserts, 2 internal asserts, 3 validators. */
 #ifndef GCL_DEBUG
 #define GCL_DEBUG 0
@@ -129,6 +135,7 @@ typedef struct gcl_hot {
   uintptr_t top;      /* atomic: bytes of the arena carved into spans */
   gcl_span_t **map;   /* slot -> span, valid below top */
   uintptr_t cookie;   /* free tag key */
+  uintptr_t link_key; /* GCL_SECURE: free-list link key */
 } __attribute__((aligned(64))) gcl_hot_t;
 
 /* One part of the region: [base, limit), committed up to `committed`. */
@@ -152,6 +159,8 @@ typedef struct gcl_options {
   long show_stats;       /* GCLZONE_SHOW_STATS */
   long purge_delay_ms;   /* GCLZONE_PURGE_DELAY */
   size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
+  long scribble;         /* GCLZONE_SCRIBBLE */
+  long check;            /* GCLZONE_CHECK */
 } gcl_options_t;
 
 /* Fatal messages: the complete list (log.c holds the texts). */
@@ -163,6 +172,7 @@ enum gcl_fatal {
   GCL_FATAL_INVALID_SIZE,
   GCL_FATAL_RESERVE,
   GCL_FATAL_OS,
+  GCL_FATAL_CORRUPT,
   GCL_FATAL_ASSERT,
 };
 
@@ -192,6 +202,9 @@ typedef struct gcl_option {
   const char *help;
 } gcl_option_t;
 extern gcl_options_t gcl_opt;
+extern uint32_t gcl_options_set;
+#define GCL_OPTION_HEAP_SIZE 0  /* indices in gcl_option_table */
+#define GCL_OPTION_ARENA_SIZE 1
 extern const gcl_option_t gcl_option_table[];
 extern const size_t gcl_option_count;
 void gcl_options_load(const char *const *env);
@@ -237,6 +250,7 @@ typedef struct gcl_arena_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
 } gcl_arena_stats_t;
 void gcl_arena_stats(gcl_arena_stats_t *out);
+void gcl_arena_validate(void);
 
 /* ---- heap.c ---------------------------------------------------------------------------- */
 extern gcl_heap_t gcl_heap_empty; /* the heap of a thread that has none yet */
@@ -253,6 +267,8 @@ size_t gcl_heap_collect(void);
 size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse);
 void gcl_heap_large_set_size(gcl_span_t *s, size_t size);
 size_t gcl_heap_count(void);
+_Noreturn void gcl_heap_bad_link(const void *holder);
+void gcl_heap_validate(void);
 
 /* ---- alloc.c ---------------------------------------------------------------------------- */
 void *gcl_malloc(size_t size);
@@ -266,6 +282,21 @@ void *gcl_memalign(size_t align, size_t size);
 void *gcl_valloc(size_t size);
 void *gcl_pvalloc(size_t size);
 size_t gcl_usable_size(const void *p, const gcl_foreign_t *foreign);
+
+/* ---- debug.c ---------------------------------------------------------------------------- */
+enum gcl_debug_mode { GCL_DEBUG_SCRIBBLE = 1, GCL_DEBUG_CHECK = 2, GCL_DEBUG_VALGRIND = 4 };
+extern unsigned gcl_debug; /* set at init; nonzero keeps every call off the fast paths */
+void gcl_debug_init(void);
+void gcl_debug_alloc(void *p, size_t usable, bool zeroed);
+void gcl_debug_free(void *p, size_t usable);
+void gcl_debug_resize(void *p, size_t old, size_t usable);
+void gcl_debug_fresh(void *p, size_t n);
+void gcl_debug_open(void *b, size_t n);
+void gcl_debug_close(void *b, size_t n);
+void gcl_debug_op(void);
+/* Bracket the allocator's own accesses to a free block (for valgrind). */
+#define GCL_FREE_OPEN(b) (gcl_unlikely(gcl_debug & GCL_DEBUG_VALGRIND) ? gcl_debug_open((b), sizeof(gcl_block_t)) : (void)0)
+#define GCL_FREE_CLOSE(b) (gcl_unlikely(gcl_debug & GCL_DEBUG_VALGRIND) ? gcl_debug_close((b), sizeof(gcl_block_t)) : (void)0)
 
 /* ---- introspect.c ------------------------------------------------------------------------------ */
 void gcl_stats_report(int fd);
@@ -296,6 +327,22 @@ static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
   return (uintptr_t)b ^ gcl_hot.cookie;
 }
 
+/* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret
+ * key and with the address of the block holding it (glibc's safe-linking,
+ * keyed), and a link is followed only if it points into its own slab, so a
+ * write after free cannot steer malloc to an address of its choosing. */
+static inline gcl_block_t *gcl_link_get(const gcl_block_t *b) {
+  uintptr_t v = (uintptr_t)b->next;
+  return (gcl_block_t *)(GCL_SECURE ? v ^ gcl_hot.link_key ^ (uintptr_t)b : v);
+}
+static inline void gcl_link_set(gcl_block_t *b, gcl_block_t *next) {
+  uintptr_t v = (uintptr_t)next;
+  b->next = (gcl_block_t *)(GCL_SECURE ? v ^ gcl_hot.link_key ^ (uintptr_t)b : v);
+}
+static inline bool gcl_link_ok(const struct gcl_span *s, const gcl_block_t *next) {
+  return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
+}
+
 /* True when p is a whole number of blocks from the slab start (rel < 2^32). */
 static inline bool gcl_span_is_block_start(const gcl_span_t *s, uintptr_t p) {
   uint64_t rel = (uint32_t)(p - s->start);
@@ -308,7 +355,9 @@ static inline void *gcl_malloc_small(size_t size) {
   gcl_span_t *s = h->direct[(size + 15) >> 4];
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
-    s->free = b->next;
+    gcl_block_t *next = gcl_link_get(b);
+    if (gcl_unlikely(!gcl_link_ok(s, next))) gcl_heap_bad_link(b);
+    s->free = next;
     b->tag = 0;
     gcl_store_relaxed(&s->used, s->used + 1);
     return b;
@@ -333,7 +382,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
                    gcl_span_is_block_start(s, (uintptr_t)p))) {
       uintptr_t tag = gcl_block_free_tag(b);
       if (gcl_likely(b->tag != tag)) {
-        b->next = s->local_free;
+        gcl_link_set(b, s->local_free);
         b->tag = tag;
         s->local_free = b;
         uint32_t used = s->used - 1;

@@ -101,6 +101,7 @@ static const char *const fatal_text[] = {
   [GCL_FATAL_INVALID_SIZE] = "usable size of %p, which is not a live block from gclzone",
   [GCL_FATAL_RESERVE] = "cannot reserve the region at %p: %s",
   [GCL_FATAL_OS] = "the system refused memory at %p: %s",
+  [GCL_FATAL_CORRUPT] = "heap corruption at %p: %s",
   [GCL_FATAL_ASSERT] = "internal error at %p: %s",
 };
 

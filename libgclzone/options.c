@@ -13,6 +13,7 @@
 #define OPT(name, kind, field, dflt, help) {name, kind, offsetof(gcl_options_t, field), dflt, help}
 
 const gcl_option_t gcl_option_table[] = {
+  /* HEAP_SIZE and ARENA_SIZE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE. */
   OPT("HEAP_SIZE", 's', heap_size, GCL_DEFAULT_PART, "host heap capacity (gclzone_sbrk)"),
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
   OPT("BASE", 'a', base, 0, "fixed address of the host heap base; 0: let the OS choose"),
@@ -20,10 +21,13 @@ const gcl_option_t gcl_option_table[] = {
   OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit; 2: also the region map"),
   OPT("PURGE_DELAY", 'n', purge_delay_ms, 1000, "ms a free span stays resident before it is returned"),
   OPT("DIRTY_MAX", 's', dirty_max, (uint64_t)64 << 20, "free resident arena bytes kept at most"),
+  OPT("SCRIBBLE", 'n', scribble, 0, "1: fill fresh blocks with 0xaa and freed ones with 0x55"),
+  OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
 };
 const size_t gcl_option_count = sizeof gcl_option_table / sizeof gcl_option_table[0];
 
 gcl_options_t gcl_opt;
+uint32_t gcl_options_set; /* bit i: gcl_option_table[i] came from the environment */
 
 static int digit(char c, unsigned base) {
   int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -80,6 +84,7 @@ static const char *match(const char *entry, const char *name) {
 
 /* Defaults, then every GCLZONE_* entry of env that names an option. */
 void gcl_options_load(const char *const *env) {
+  gcl_options_set = 0;
   for (size_t i = 0; i < gcl_option_count; i++) set(&gcl_option_table[i], gcl_option_table[i].dflt);
   for (; env && *env; env++) {
     for (size_t i = 0; i < gcl_option_count; i++) {
@@ -87,7 +92,7 @@ void gcl_options_load(const char *const *env) {
       const char *value = match(*env, o->name);
       if (!value) continue;
       uint64_t v;
-      if (gcl_options_parse(o->kind, value, &v) == 0) set(o, v);
+      if (gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
       else gcl_log_printf(2, "gclzone: warning: ignoring GCLZONE_%s=%s: not a valid %s\n", o->name, value,
                           o->kind == 's' ? "size" : o->kind == 'a' ? "address" : "number");
     }

@@ -35,6 +35,9 @@ extern void *__sbrk(intptr_t increment);
  * is its size with flags PREV_INUSE 1, IS_MMAPPED 2, NON_MAIN_ARENA 4, and
  * the word before that is, for an mmapped chunk, its offset in its mapping. */
 static bool libc_owns(void *p) {
+  /* Under valgrind, glibc's malloc is valgrind's own, which checks frees
+   * itself (and reports nothing through mallinfo2). */
+  if (gcl_debug & GCL_DEBUG_VALGRIND) return true;
   struct mallinfo2 mi = mallinfo2();
   if (!mi.arena && !mi.hblkhd) return false;
   if ((uintptr_t)p & 15) return false;

@@ -66,22 +66,29 @@ void gcl_process_fork_child(void) {
   gcl_heap_fork_child();
 }
 
-/* Reserve with cfg's sizes, or the options', or the defaults. When the
- * defaults do not fit (a small RLIMIT_AS, say), halve them and retry. */
+/* Reserve with cfg's sizes, or the options', or the defaults. A part whose
+ * size nobody chose may shrink: when the reservation does not fit (a small
+ * RLIMIT_AS, valgrind's address space), halve those parts and retry. */
 static int reserve(const gclzone_config_t *cfg) {
+  bool heap_free = !(cfg && cfg->heap_size) && !(gcl_options_set & (1u << GCL_OPTION_HEAP_SIZE));
+  bool arena_free = !(cfg && cfg->arena_size) && !(gcl_options_set & (1u << GCL_OPTION_ARENA_SIZE));
   size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_opt.heap_size;
   size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_opt.arena_size;
   uintptr_t base = cfg && cfg->base ? cfg->base : gcl_opt.base;
-  bool defaults = heap == GCL_DEFAULT_PART && arena == GCL_DEFAULT_PART && !base;
+  const size_t floor = (size_t)256 << 20;
   int err;
-  while ((err = gcl_region_reserve(heap, arena, base)) == ENOMEM && defaults && arena > ((size_t)256 << 20))
-    heap /= 2, arena /= 2;
+  while ((err = gcl_region_reserve(heap, arena, base)) == ENOMEM &&
+         ((heap_free && heap > floor) || (arena_free && arena > floor))) {
+    if (heap_free && heap > floor) heap /= 2;
+    if (arena_free && arena > floor) arena /= 2;
+  }
   if (err) return err;
   active = (gclzone_config_t){heap, arena, gcl_region.heap.base};
   gcl_hostheap_reset();
   gcl_arena_reset();
   gcl_heap_reset();
   gcl_hot.cookie = (uintptr_t)gcl_prim_random() | 1;
+  gcl_hot.link_key = (uintptr_t)gcl_prim_random();
   return 0;
 }
 
@@ -114,6 +121,7 @@ int gcl_process_init(const gclzone_config_t *cfg) {
     }
   } else {
     gcl_options_load((const char *const *)gcl_prim_environ());
+    gcl_debug_init();
     err = reserve(cfg);
     if (err == 0) {
       gcl_store_release(&gcl_state, 2);

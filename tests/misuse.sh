@@ -7,8 +7,10 @@ BUILD=${BUILD:-build}
 LIB=$(cd "$BUILD" && pwd)/libgclzone.so
 PROG=$BUILD/tests/misuse/misuse
 n=0
-check() { # case message-with-%p
-  out=$(LD_PRELOAD="$LIB" "$PROG" "$1" "$2") || { echo "misuse.sh: FAIL: $out"; exit 1; }
+check() { # case message-with-%p [VAR=value...]
+  c=$1 m=$2
+  shift 2
+  out=$(env "$@" LD_PRELOAD="${USE_LIB:-$LIB}" "$PROG" "$c" "$m") || { echo "misuse.sh: FAIL: $out ($*)"; exit 1; }
   n=$((n + 1))
 }
 live="which is not a live block from gclzone"
@@ -23,4 +25,12 @@ for c in free_interior_1 free_interior_16 free_interior_large free_stack free_on
 done
 for c in realloc_interior realloc_stack realloc_one realloc_freed; do check $c "realloc of %p, $live"; done
 for c in usable_size_interior usable_size_stack usable_size_freed; do check $c "usable size of %p, $live"; done
+# Writes after free, with the validator on every call or on every 7th.
+for every in 1 7; do
+  check write_after_free_link "heap corruption at %p: corrupted free-list link" GCLZONE_CHECK=$every
+  check write_after_free_tag "heap corruption at %p: a free block was written after it was freed" GCLZONE_CHECK=$every
+done
+# A SECURE build follows no forged link, even with no validator running.
+SECURE_LIB=$(cd "$BUILD" && pwd)-secure/libgclzone.so
+USE_LIB=$SECURE_LIB check write_after_free_link "heap corruption at %p: corrupted free-list link"
 echo "misuse.sh: $n misuse cases stopped with SIGABRT and their one fixed line"

@@ -38,6 +38,16 @@ ok "$got"
 got=$(GCLZONE_ARENA_SIZE=64M GCLZONE_HEAP_SIZE=16M timeout 120 env LD_PRELOAD="$LIB" "$T/exhaust") || fail "$got"
 ok "$got"
 
+got=$(GCLZONE_SCRIBBLE=1 LD_PRELOAD="$LIB" "$T/scribble") || fail "$got"
+ok "GCLZONE_SCRIBBLE=1: $got"
+if LD_PRELOAD="$LIB" "$T/scribble" >/dev/null; then fail "scribble passes without GCLZONE_SCRIBBLE"; fi
+for every in 1 3; do
+  got=$(GCLZONE_CHECK=$every LD_PRELOAD="$LIB" "$T/threads" 50000) || fail "threads with GCLZONE_CHECK=$every"
+  [ "$got" = "$(LD_PRELOAD="$LIB" "$T/threads" 50000)" ] || fail "threads with GCLZONE_CHECK=$every: $got"
+  got=$(GCLZONE_CHECK=$every GCLZONE_ARENA_SIZE=64M LD_PRELOAD="$LIB" "$T/exhaust") || fail "exhaust with GCLZONE_CHECK=$every: $got"
+done
+ok "GCLZONE_CHECK=1 and =3: the validators pass through threads and exhaustion"
+
 GCLZONE_SHOW_STATS=1 LD_PRELOAD=$LIB "$T/closed_stderr" 2>"$TMP/stats" || fail "closed_stderr"
 grep -q '^gclzone: arena: .* in [1-9][0-9]* blocks' "$TMP/stats" || fail "no report after stderr was closed: $(cat "$TMP/stats")"
 ok "GCLZONE_SHOW_STATS reports after the program closed stderr"

@@ -62,6 +62,20 @@ static int misuse(const char *c) {
   else if (!strcmp(c, "usable_size_interior")) sink = (void *)malloc_usable_size(show(p + 16));
   else if (!strcmp(c, "usable_size_stack")) sink = (void *)malloc_usable_size(show(local + 32));
   else if (!strcmp(c, "usable_size_freed")) { show(big); free(big); sink = (void *)malloc_usable_size(big); }
+  /* Writes after free: caught by GCLZONE_CHECK's validator, or by a SECURE
+   * build when the forged link is followed. */
+  else if (!strcmp(c, "write_after_free_link")) {
+    show(p);
+    free(p);
+    *(void **)p = local;
+    for (int i = 0; i < 500; i++) sink = malloc(64);
+  }
+  else if (!strcmp(c, "write_after_free_tag")) {
+    show(p);
+    free(p);
+    ((uintptr_t *)p)[1] = 12345;
+    for (int i = 0; i < 500; i++) sink = malloc(64);
+  }
   else return 2;
   return 0; /* survived */
 }

@@ -1,6 +1,6 @@
-/* threads.c: producer/consumer threads under LD_PRELOAD; blocks are freed by
- * the thread that did not allocate them. Prints a checksum that must match
- * the run under the system malloc. */
+/* threads.c [ITEMS]: producer/consumer threads under LD_PRELOAD; blocks are
+ * freed by the thread that did not allocate them. Prints a checksum that
+ * must match the run under the system malloc. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define PAIRS 2
-#define ITEMS 200000
+#define ITEMS_DEFAULT 200000
 #define RING 1024
 
 typedef struct {
@@ -18,6 +18,8 @@ typedef struct {
   pthread_cond_t more, room;
   uint64_t sum;
 } ring_t;
+
+static unsigned ITEMS = ITEMS_DEFAULT;
 
 static void *produce(void *arg) {
   ring_t *r = arg;
@@ -49,7 +51,8 @@ static void *consume(void *arg) {
   return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) ITEMS = (unsigned)atoi(argv[1]);
   static ring_t rings[PAIRS];
   pthread_t t[2 * PAIRS];
   for (int i = 0; i < PAIRS; i++) {
