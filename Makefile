@@ -94,6 +94,25 @@ $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(
 $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)-secure SECURE=1 $@
 
+# The libFuzzer harness, with the core compiled in under ASan and UBSan.
+FUZZ_CC ?= clang-16
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(CORE:%=libgclzone/%.c) $(wildcard libgclzone/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(CORE:%=libgclzone/%.c) -pthread
+
+# A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800).
+fuzz-check: $(BUILD)/fuzz/fuzz_alloc
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 $(BUILD)/fuzz/corpus 2>&1 | \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|SUMMARY|#[0-9]+ ' | tail -25
+	@! ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null
+
+fuzz:
+	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
+
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so
 	$(BUILD)/tests/unit
@@ -101,6 +120,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
+	$(MAKE) --no-print-directory fuzz-check
 
 # ---- demo and examples ---------------------------------------------------------
 $(BUILD)/examples/gmp_demo: examples/gmp/gmp_demo.c | $(BUILD)/examples
@@ -124,5 +144,5 @@ install: all
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure
 
-.PHONY: all check demo bench install clean
+.PHONY: all check demo bench install clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
