@@ -120,7 +120,13 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
+	BUILD=$(BUILD) sh tests/programs.sh
 	$(MAKE) --no-print-directory fuzz-check
+
+# The real programs at ten times the work, and a ten-minute fuzz run.
+check-long: check
+	GCLZONE_TEST_SCALE=10 BUILD=$(BUILD) sh tests/programs.sh
+	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=600
 
 # ---- demo and examples ---------------------------------------------------------
 $(BUILD)/examples/gmp_demo: examples/gmp/gmp_demo.c | $(BUILD)/examples
@@ -144,5 +150,5 @@ install: all
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure
 
-.PHONY: all check demo bench install clean fuzz fuzz-check
+.PHONY: all check check-long demo bench install clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

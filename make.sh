@@ -3,7 +3,8 @@
 # apt-get; sudo when not root), then run make TARGET... in parallel.
 set -eu
 cd "$(dirname "$0")"
-pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev"
+pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev \
+  emacs-nox guile-3.0 redis-server redis-tools"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,14 @@
+; bignums.el: batch elisp with bignums, strings and hash tables; its output
+; must be identical with and without libgclzone. GCLZONE_TEST_SCALE (env)
+; multiplies the work for the long run.
+(let* ((scale (string-to-number (or (getenv "GCLZONE_TEST_SCALE") "1")))
+       (f 1) (acc nil))
+  (dotimes (i (* 3000 scale)) (setq f (* f (1+ i))))
+  (princ (format "%d! has %d digits, sum %d\n" (* 3000 scale) (length (number-to-string f))
+                 (apply #'+ (mapcar (lambda (c) (- c ?0)) (number-to-string f)))))
+  (princ (format "2^4000 mod 10^30 = %d\n" (% (expt 2 4000) (expt 10 30))))
+  (dotimes (i (* 20000 scale)) (push (make-string (% i 100) ?x) acc))
+  (princ (format "strings %d chars %d\n" (length acc) (apply #'+ (mapcar #'length acc))))
+  (let ((h (make-hash-table :test 'equal)))
+    (dotimes (i (* 50000 scale)) (puthash (format "k%d" (* i 7919)) (expt i 3) h))
+    (princ (format "hash %d %d\n" (hash-table-count h) (gethash "k7919" h)))))
