@@ -10,7 +10,7 @@
  *    free tag live there), as libmalloc's MallocScribble does;
  *  - check (GCLZONE_CHECK=N): every Nth operation runs the validators
  *    (arena.c, heap.c), which stop the process on any inconsistency;
- *  - valgrind: when the process runs under valgrind, blocks are described to
+ *  - valgrind: when the process runs under memcheck, blocks are described to
  *    memcheck with client requests (compiled in when valgrind/memcheck.h is
  *    present), and the allocator's own accesses to free blocks are bracketed
  *    so that memcheck reports only the program's.
@@ -42,11 +42,25 @@ static unsigned long check_every, ops;
 #define SCRIBBLE_FRESH 0xaa
 #define SCRIBBLE_FREED 0x55
 
+/* Memcheck, not just valgrind: under callgrind or cachegrind the library
+ * must run its normal paths, or their measurements mean nothing. A
+ * memcheck-only request answers 1 under memcheck and the default 0 under
+ * every other tool and outside valgrind (valgrind.h's VALGRIND_GET_VBITS). */
+static bool under_memcheck(void) {
+#if GCL_HAVE_VALGRIND
+  if (!RUNNING_ON_VALGRIND) return false;
+  static char probe, vbits;
+  return VALGRIND_GET_VBITS(&probe, &vbits, 1) == 1;
+#else
+  return false;
+#endif
+}
+
 void gcl_debug_init(void) {
   gcl_debug = 0;
   if (gcl_opt.scribble) gcl_debug |= GCL_DEBUG_SCRIBBLE;
   if (gcl_opt.check > 0) gcl_debug |= GCL_DEBUG_CHECK, check_every = (unsigned long)gcl_opt.check;
-  if (GCL_HAVE_VALGRIND && RUNNING_ON_VALGRIND) gcl_debug |= GCL_DEBUG_VALGRIND;
+  if (under_memcheck()) gcl_debug |= GCL_DEBUG_VALGRIND;
 }
 
 /* A block of `usable` bytes is handed out; `zeroed`: its bytes are zero. */

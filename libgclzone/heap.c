@@ -159,7 +159,7 @@ static void slab_collect(gcl_span_t *s) {
       tail = next, n++;
     }
     __atomic_fetch_sub(&s->xcount, n, __ATOMIC_RELAXED);
-    gcl_store_relaxed(&s->used, s->used - n);
+    s->used -= n;
     gcl_link_set(tail, s->local_free);
     GCL_FREE_CLOSE(tail);
     s->local_free = x;
@@ -191,7 +191,7 @@ static gcl_block_t *slab_pop(gcl_span_t *s) {
   if (!gcl_link_ok(s, next)) gcl_heap_bad_link(b);
   s->free = next;
   b->tag = 0;
-  gcl_store_relaxed(&s->used, s->used + 1);
+  s->used++;
   return b;
 }
 
@@ -565,7 +565,7 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
   b->tag = gcl_block_free_tag(b);
   GCL_FREE_CLOSE(b);
   s->local_free = b;
-  gcl_store_relaxed(&s->used, s->used - 1);
+  s->used--;
   if (s->full) slab_to_queue(h, s);
   if (s->used == 0) gcl_heap_span_empty(h, s);
   errno = saved;

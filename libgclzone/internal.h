@@ -66,7 +66,7 @@
 /* ---- Types ------------------------------------------------------------------ */
 
 /* A free block. Word 0 links the free list; word 1 holds the free tag
- * (block address ^ gcl_hot.cookie) while the block is free, and is cleared
+ * (gcl_hot.cookie, a random word) while the block is free, and is cleared
  * when it is handed out: a free that finds the tag is a double free. */
 typedef struct gcl_block {
   struct gcl_block *next;
@@ -93,7 +93,7 @@ typedef struct gcl_span {
   struct gcl_heap *fast_owner; /* relaxed: owner while the slab sits in its queue, else NULL */
   uintptr_t start;
   uint64_t divmagic;            /* UINT64_MAX / block_size + 1 */
-  uint32_t used;                /* blocks out (relaxed: stats read it) */
+  uint32_t used;                /* blocks out; the owner's alone (stats read it racily) */
   uint32_t block_size;
   uintptr_t bump;               /* relaxed: slab: first block never handed out */
   uintptr_t bump_end;           /* end of the usable area: the last whole block
@@ -134,7 +134,7 @@ typedef struct gcl_hot {
   uintptr_t base;     /* arena base */
   uintptr_t top;      /* atomic: bytes of the arena carved into spans */
   gcl_span_t **map;   /* slot -> span, valid below top */
-  uintptr_t cookie;   /* free tag key */
+  uintptr_t cookie;   /* the free tag */
   uintptr_t link_key; /* GCL_SECURE: free-list link key */
 } __attribute__((aligned(64))) gcl_hot_t;
 
@@ -323,8 +323,12 @@ static inline gcl_heap_t *gcl_heap_self(void) {
   return gcl_prim_tls_get();
 }
 
+/* The free tag is one random word per process. Mixing in the block's
+ * address would detect nothing more (whoever can read a freed block knows
+ * its address) and would cost an instruction on every free. */
 static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
-  return (uintptr_t)b ^ gcl_hot.cookie;
+  (void)b;
+  return gcl_hot.cookie;
 }
 
 /* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret
@@ -359,7 +363,7 @@ static inline void *gcl_malloc_small(size_t size) {
     if (gcl_unlikely(!gcl_link_ok(s, next))) gcl_heap_bad_link(b);
     s->free = next;
     b->tag = 0;
-    gcl_store_relaxed(&s->used, s->used + 1);
+    s->used++;
     return b;
   }
   return gcl_heap_malloc_generic(h, size);
@@ -385,9 +389,7 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
         gcl_link_set(b, s->local_free);
         b->tag = tag;
         s->local_free = b;
-        uint32_t used = s->used - 1;
-        gcl_store_relaxed(&s->used, used);
-        if (gcl_unlikely(used == 0)) gcl_heap_span_empty(gcl_heap_self(), s);
+        if (gcl_unlikely(--s->used == 0)) gcl_heap_span_empty(gcl_heap_self(), s);
         return;
       }
     }

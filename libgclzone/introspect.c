@@ -18,6 +18,8 @@ static void blocks_in_use(size_t *bytes, size_t *blocks) {
   for (size_t i = 0; i < top;) {
     gcl_span_t *s = gcl_hot.map[i];
     if (s->kind == GCL_SPAN_SLAB) {
+      /* used is the owner's plain counter (one add on the fast paths): read
+       * while the owner runs, it may be stale, as documented. */
       size_t n = gcl_load_relaxed(&s->used) - gcl_load_relaxed(&s->xcount);
       nblocks += n;
       nbytes += n * s->block_size;
