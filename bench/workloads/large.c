@@ -8,7 +8,7 @@
  * and the kernel's zeroing per page on the next step; one that reuses a
  * freed block's pages does not.
  *
- *   large           1000 blocks x BENCH_SCALE
+ *   large           2000 blocks x BENCH_SCALE
  */
 #include "../bench.h"
 
@@ -16,7 +16,7 @@
 #define PAGE 4096
 
 int main(void) {
-  long steps = bench_scaled(1000);
+  long steps = bench_scaled(2000);
   bench_rng_t r = {5525};
   uint64_t check = 0;
   for (long s = 0; s < steps; s++) {
