@@ -174,7 +174,7 @@ def markdown(res, instr, machine):
                     m.get("glibc", ["?"])[0], reps, "" if reps == "1" else "s", m.get("scale", ["?"])[0]))
         L.append("Load average before the runs: %s; after: %s (the machine is shared: timings are noisy)."
                  % (m.get("load_before", ["?"])[0], m.get("load_after", ["?"])[0]))
-        L.append("libgclzone at %s; Debian packages: %s." % (m.get("gclzone", ["?"])[0],
+        L.append("Source tree at %s; Debian packages: %s." % (m.get("gclzone", ["?"])[0],
                                                             ", ".join(m.get("package", [])) or "none"))
         L.append("")
     L.append("Time is the median wall time of the runs (for `larson`, a fixed-duration workload, the time")
@@ -320,7 +320,8 @@ def targets(L, res, instr):
 # ---- SVG ---------------------------------------------------------------------------
 
 def svg(res):
-    A = res.allocs
+    # The system malloc is the line at 1: no bars of its own.
+    A = [a for a in res.allocs if a != BASE]
     names = res.workloads + ["geomean"]
     colors = {}
     for i, a in enumerate(A):
@@ -349,10 +350,14 @@ def svg(res):
         out.append('<rect x="%d" y="30" width="10" height="10" fill="%s"/>' % (x, colors[a]))
         out.append('<text x="%d" y="39">%s</text>' % (x + 14, escape(a)))
         x += 24 + 7 * len(a)
-    out.append('<text x="%d" y="39" fill="#444">✗ failed</text>' % x)
+    out.append('<line x1="%d" x2="%d" y1="35" y2="35" stroke="#000" stroke-width="1.2"/>' % (x, x + 16))
+    out.append('<text x="%d" y="39">system malloc (1)</text>' % (x + 20))
+    out.append('<text x="%d" y="39" fill="#444">✗ failed</text>' % (x + 140))
     for p, (what, title) in enumerate((("time", "time"), ("rss", "peak RSS"))):
         y0 = top + 20 + p * (panel_h + panel_gap)
         vals = [v for w in names for a in A for v in [value(w, a, what)] if v]
+        if not vals:
+            vals = [1.0]
         lo = 2.0 ** max(-6, math.floor(math.log2(min(vals + [1.0]))))
         hi = 2.0 ** min(6, math.ceil(math.log2(max(vals + [1.0]))))
         if lo == hi:
