@@ -5,6 +5,11 @@ set -eu
 cd "$(dirname "$0")"
 pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev \
   emacs-nox guile-3.0 redis-server redis-tools"
+# The benchmark suite (make bench) also wants the peers it compares against
+# and ruby as a real program.
+for t in "$@"; do
+  [ "$t" != bench ] || pkgs="$pkgs libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 ruby"
+done
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,82 @@
+#!/bin/sh
+# run.sh: the whole benchmark suite, called by bench/Makefile (`make bench`).
+#   1. the allocators: the system malloc, libgclzone, and each peer that is
+#      installed; each must really serve malloc and free under LD_PRELOAD
+#      (whoami), or the run stops;
+#   2. the runner: every workload of suite.txt under every allocator,
+#      interleaved, REPS times (raw.tsv, log/);
+#   3. instructions per malloc/free pair under callgrind (instr.sh);
+#   4. the report: results.md and results.svg (report.py).
+# Environment: OUT (build/bench), BUILD, REPS, SCALE, ONLY, LIBDIR.
+set -eu
+cd "$(dirname "$0")"
+SRC=$(pwd)
+: "${OUT:?}" "${BUILD:?}" "${REPS:=3}" "${SCALE:=1}" "${ONLY:=}" "${LIBDIR:=/usr/lib/x86_64-linux-gnu}"
+PY=/usr/bin/python3
+fail() { echo "run.sh: $*" >&2; exit 1; }
+
+# -- 1. allocators -----------------------------------------------------------
+allocs="system="
+[ -r "$BUILD/libgclzone.so" ] || fail "no $BUILD/libgclzone.so (run make first)"
+allocs="$allocs gclzone=$BUILD/libgclzone.so"
+missing=""
+for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
+  name=${peer%%:*}
+  lib=$LIBDIR/${peer#*:}
+  if [ -r "$lib" ]; then allocs="$allocs $name=$lib"; else missing="$missing $name"; fi
+done
+[ -z "$missing" ] || echo "run.sh: not installed, left out:$missing (./make.sh bench installs them)" >&2
+
+libc=$(readlink -f "$(ldd "$OUT/bin/whoami" | sed -n 's/.*libc\.so\.6 => \([^ ]*\).*/\1/p')")
+for a in $allocs; do
+  name=${a%%=*}
+  lib=${a#*=}
+  want=$libc
+  [ -z "$lib" ] || want=$(readlink -f "$lib")
+  got=$(env -u LD_PRELOAD ${lib:+LD_PRELOAD=$lib} "$OUT/bin/whoami")
+  for sym in malloc free; do
+    have=$(echo "$got" | sed -n "s/^$sym //p")
+    [ "$(readlink -f "$have")" = "$want" ] || fail "$name: $sym is served by '$have', not $want"
+  done
+done
+echo "run.sh: malloc and free bound as expected for: $(for a in $allocs; do printf '%s ' "${a%%=*}"; done)" >&2
+
+# -- 2. the suite ---------------------------------------------------------------
+machine=$OUT/machine.txt
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu: $(nproc) x $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+  echo "kernel: $(uname -sr)"
+  echo "glibc: $(ldd --version | head -1 | sed 's/.* //')"
+  for p in libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 python3 ruby sqlite3 valgrind; do
+    v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
+    [ -z "$v" ] || echo "package: $p $v"
+  done
+  echo "gclzone: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet HEAD -- ../libgclzone 2>/dev/null || echo ' (+ uncommitted changes)')"
+  echo "reps: $REPS"
+  echo "scale: $SCALE"
+  echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$machine"
+rm -rf "$OUT/log"
+# shellcheck disable=SC2086 # $allocs is a list of words
+"$OUT/bin/runner" -s suite.txt -o "$OUT/raw.tsv" -L "$OUT/log" -r "$REPS" -S "$SCALE" -w "$ONLY" \
+  -v "BIN=$OUT/bin" -v "SRC=$SRC" $allocs
+echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$machine"
+
+# -- 3. instructions per pair ------------------------------------------------------
+rm -f "$OUT/instr.tsv"
+case ",$ONLY," in
+,,|*,pair,*)
+  if command -v valgrind >/dev/null; then
+    # shellcheck disable=SC2086
+    OUT=$OUT sh instr.sh $allocs
+  else
+    echo "run.sh: valgrind is not installed: no instruction counts (./make.sh bench installs it)" >&2
+  fi ;;
+esac
+
+# -- 4. the report ------------------------------------------------------------------
+set -- --raw "$OUT/raw.tsv" --machine "$machine" --md "$OUT/results.md" --svg "$OUT/results.svg"
+[ ! -s "$OUT/instr.tsv" ] || set -- "$@" --instr "$OUT/instr.tsv"
+$PY report.py "$@"
+echo "run.sh: wrote $OUT/results.md and $OUT/results.svg" >&2

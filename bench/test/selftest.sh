@@ -1,0 +1,130 @@
+#!/bin/sh
+# selftest.sh: the benchmark instrument's own tests (`make -C bench test`),
+# so that a number in results.md can be trusted to mean what it says:
+#  - runner: wall time, peak RSS, exit status, timeout, a missing program,
+#    the rate conversion, variables and LD_PRELOAD per allocator, and the
+#    interleaved, rotating order of runs;
+#  - report.py: medians, ratios, spreads, geometric means over the common
+#    workloads, a failed cell, a check mismatch, the targets, and an SVG
+#    that parses, with one bar per valid cell;
+#  - whoami: each allocator really serves malloc when preloaded;
+#  - instr.sh: counts glibc's own malloc, and libgclzone's when preloaded.
+# Environment: OUT (build/bench), BUILD, LIBDIR.
+set -eu
+cd "$(dirname "$0")/.."
+: "${OUT:?}" "${BUILD:?}" "${LIBDIR:=/usr/lib/x86_64-linux-gnu}"
+PY=/usr/bin/python3
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail() { echo "selftest: FAIL: $*"; exit 1; }
+ok() { pass=$((pass + 1)); echo "selftest: ok: $*"; }
+# field FILE WORKLOAD ALLOCATOR REP COLUMN: one value of the runner's raw.tsv
+field() {
+  awk -F '\t' -v w="$2" -v a="$3" -v r="$4" -v c="$5" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $1 == w && $4 == a && $5 == r { print $col[c] }' "$1"
+}
+
+# -- runner ----------------------------------------------------------------------
+cat >"$TMP/suite.txt" <<'EOF'
+# a comment, then workloads
+sleep     t  time          /bin/sh -c "sleep 0.3"
+hog       t  time          @BIN@/large
+fails     t  time          /bin/false
+absent    t  time          /nonexistent/program
+slow      t  time          /bin/sleep 5
+rate      t  rate:1000     /bin/sh -c "echo bench: ops=500 secs=2 x=1"
+env       t  time          FOO=bar   /bin/sh -c "echo bench: foo=$FOO pre=${LD_PRELOAD:-none} scale=$BENCH_SCALE arg=@SCALE@"
+EOF
+"$OUT/bin/runner" -s "$TMP/suite.txt" -o "$TMP/raw.tsv" -L "$TMP/log" -r 2 -S 0.05 -T 2 -v "BIN=$OUT/bin" \
+  a= b=/dev/null 2>"$TMP/runner.err" || fail "runner: $(cat "$TMP/runner.err")"
+[ "$(wc -l <"$TMP/raw.tsv")" -eq $((1 + 7 * 2 * 2)) ] || fail "runner: expected 28 runs: $(cat "$TMP/raw.tsv")"
+w=$(field "$TMP/raw.tsv" sleep a 1 wall_s)
+awk -v w="$w" 'BEGIN { exit !(w >= 0.3 && w < 2) }' || fail "runner: sleep 0.3 took $w s"
+ok "wall time of a 0.3 s sleep: $w s"
+rss=$(field "$TMP/raw.tsv" hog a 1 maxrss_kib)
+[ "$rss" -ge 5120 ] || fail "runner: a workload that fills 5 MiB blocks has a peak RSS of $rss KiB"
+[ "$(field "$TMP/raw.tsv" sleep a 1 maxrss_kib)" -lt "$rss" ] || fail "runner: RSS does not tell a sleep from a hog"
+ok "peak RSS of a workload that fills blocks of 5 MiB and more: $rss KiB"
+[ "$(field "$TMP/raw.tsv" fails a 1 status)" = "exit 1" ] || fail "runner: /bin/false is not 'exit 1'"
+[ "$(field "$TMP/raw.tsv" absent b 2 status)" = "missing" ] || fail "runner: a missing program is not 'missing'"
+[ "$(field "$TMP/raw.tsv" slow a 1 status)" = "timeout" ] || fail "runner: sleep 5 with -T 2 is not a timeout"
+w=$(field "$TMP/raw.tsv" slow a 1 wall_s)
+awk -v w="$w" 'BEGIN { exit !(w >= 2 && w < 4) }' || fail "runner: the timeout took $w s"
+ok "statuses: exit 1, missing, timeout (after $w s)"
+[ "$(field "$TMP/raw.tsv" rate a 1 time_s)" = "4.000000" ] || fail "runner: rate:1000 at 500 ops in 2 s is not 4 s"
+[ "$(field "$TMP/raw.tsv" rate a 1 extra)" = "ops=500;secs=2;x=1" ] || fail "runner: result pairs"
+ok "a fixed-duration workload: 500 ops in 2 s is 4 s for 1000 ops"
+[ "$(field "$TMP/raw.tsv" env a 1 extra)" = "foo=bar;pre=none;scale=0.05;arg=0.05" ] ||
+  fail "runner: environment of the system run: $(field "$TMP/raw.tsv" env a 1 extra)"
+[ "$(field "$TMP/raw.tsv" env b 2 extra)" = "foo=bar;pre=/dev/null;scale=0.05;arg=0.05" ] ||
+  fail "runner: environment of a preloaded run: $(field "$TMP/raw.tsv" env b 2 extra)"
+ok "variables, BENCH_SCALE, @SCALE@; LD_PRELOAD removed for the system malloc, set for the others"
+order=$(awk -F '\t' 'NR > 1 && $1 == "sleep" { printf "%s%s ", $4, $5 }' "$TMP/raw.tsv")
+[ "$order" = "a1 b1 b2 a2 " ] || fail "runner: order of runs '$order', want 'a1 b1 b2 a2 '"
+ok "runs interleaved, the first allocator rotating with each repetition ($order)"
+
+# -- report.py -----------------------------------------------------------------------
+$PY report.py --raw test/fixture.tsv --md "$TMP/r.md" --svg "$TMP/r.svg" || fail "report.py failed"
+has() { grep -qF -- "$1" "$TMP/r.md" || fail "report: no line '$1' in $(cat "$TMP/r.md")"; }
+has "| w1 | 1.000 s ×1.00 ±30% | 0.500 s ×0.50 ±40% | 2.000 s ×2.00 |"
+has "| w2 | 2.000 s ×1.00 | 1.000 s ×0.50 | 4.000 s ×2.00 |"
+has "| w3 | 1.000 s ×1.00 | 1.500 s ×1.50 | **exit 1** |"
+has "| **geometric mean** (2) | **1.00** | **0.50** | **2.00** |"
+has "| w1 | 1.0 MiB ×1.00 | 2.0 MiB ×2.00 | 1.0 MiB ×1.00 |"
+ok "report: medians, ratios, spreads, a failed cell, the time geometric mean over the 2 common workloads"
+has "| **geometric mean** (2) | **1.00** | **1.41** | **1.41** |"
+has "| **geometric mean, g1** (2) | **1.00** | **0.50** | **2.00** |"
+has "Left out of the geometric means (some allocator failed there, see the cells): w3."
+has "**w2: the results differ between allocators**"
+has "- time geometric mean <= 0.80 and ahead of every peer: met (0.50; best peer 2.00)"
+has "- no workload slower than 1.10x the system malloc: **missed** (w3 ×1.50)"
+has "- peak RSS geometric mean <= 1.10: **missed** (1.41)"
+ok "report: RSS geometric mean, per-group means, exclusions, check mismatch, targets"
+bars=$($PY -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+print(sum(1 for r in root.iter(ns + "rect") if r.find(ns + "title") is not None))' "$TMP/r.svg") ||
+  fail "report: the SVG does not parse"
+# 2 panels x (3 workloads x 2 allocators (the system malloc is the line at 1)
+# - 1 failed cell + 2 geometric means)
+[ "$bars" -eq 14 ] || fail "report: $bars bars in the SVG, want 14"
+grep -q '✗' "$TMP/r.svg" || fail "report: the failed cell is not marked in the SVG"
+ok "report: the SVG parses, with one bar per valid cell and per geometric mean ($bars)"
+
+# -- whoami: who serves malloc ---------------------------------------------------------
+libc=$(readlink -f "$(ldd "$OUT/bin/whoami" | sed -n 's/.*libc\.so\.6 => \([^ ]*\).*/\1/p')")
+got=$(env -u LD_PRELOAD "$OUT/bin/whoami" | sed -n 's/^malloc //p')
+[ "$(readlink -f "$got")" = "$libc" ] || fail "whoami: without a preload, malloc is '$got'"
+got=$(LD_PRELOAD="$BUILD/libgclzone.so" "$OUT/bin/whoami" | sed -n 's/^malloc //p')
+[ "$(readlink -f "$got")" = "$(readlink -f "$BUILD/libgclzone.so")" ] || fail "whoami: preloaded, malloc is '$got'"
+ok "whoami: malloc is libc's ($libc), and libgclzone's when it is preloaded"
+
+# -- instr.sh ---------------------------------------------------------------------------
+if command -v valgrind >/dev/null; then
+  mkdir -p "$TMP/instr/bin"
+  cp "$OUT/bin/pair" "$TMP/instr/bin/"
+  INSTR_N=20000 OUT="$TMP/instr" sh instr.sh system= gclzone="$BUILD/libgclzone.so" 2>"$TMP/instr.err" ||
+    fail "instr.sh: $(cat "$TMP/instr.err")"
+  $PY - "$TMP/instr/instr.tsv" <<'EOF' || fail "instr.sh: $(cat "$TMP/instr/instr.tsv")"
+import csv, sys
+rows = {r["allocator"]: r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t")}
+for a in ("system", "gclzone"):
+    r = rows[a]
+    both, calls, loop = float(r["in_both"]), float(r["with_calls"]), float(r["loop"])
+    # Each of malloc and free runs instructions; the loop alone runs some;
+    # calls and PLT jumps add a few on top of the functions' own counts.
+    assert float(r["in_malloc"]) >= 3 and float(r["in_free"]) >= 3, r
+    assert 5 <= loop <= 30, r
+    assert 0 <= calls - both <= 8, r
+assert rows["system"]["malloc_object"].endswith("libc.so.6"), rows["system"]
+assert rows["gclzone"]["malloc_object"].endswith("libgclzone.so"), rows["gclzone"]
+EOF
+  ok "instr.sh: glibc's malloc counted as libc's, libgclzone's when preloaded; loop and call overheads in range"
+else
+  echo "selftest: valgrind is not installed: instr.sh not tested"
+fi
+
+echo "selftest: $pass passed, 0 failed"
