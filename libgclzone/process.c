@@ -146,7 +146,7 @@ __attribute__((destructor)) static void report_at_exit(void) {
 }
 
 GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {
-  if (cfg && (cfg->base & (GCL_SLOT_SIZE - 1))) {
+  if (cfg && (cfg->base & (gcl_prim_page_size() - 1))) {
     errno = EINVAL;
     return -1;
   }
