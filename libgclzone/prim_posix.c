@@ -17,6 +17,7 @@
 
 #if GCL_OS_LINUX
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #endif
 
 #if GCL_OS_DARWIN
@@ -113,6 +114,20 @@ uint64_t gcl_prim_clock_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uintptr_t gcl_prim_program_break(void) {
+#if GCL_OS_LINUX
+  /* The system call, not sbrk(0): the ELF front end defines sbrk itself.
+   * brk(0) cannot succeed, so the kernel answers with the current break. */
+  uintptr_t b = (uintptr_t)syscall(SYS_brk, 0);
+  uintptr_t pg = (uintptr_t)gcl_prim_page_size();
+  return b == (uintptr_t)-1 ? 0 : (b + pg - 1) & ~(pg - 1);
+#else
+  /* Darwin has no kernel brk (its sbrk is a libc emulation), so nothing
+   * continues a program's data segment there. */
+  return 0;
+#endif
 }
 
 void gcl_prim_write(int fd, const char *s, size_t n) {

@@ -4,6 +4,8 @@
 #include "internal.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 START_TEST(layout_is_ordered_and_disjoint) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
@@ -63,6 +65,21 @@ START_TEST(fixed_base_taken_is_refused) {
   ck_assert_int_eq(gclzone_init(&cfg), -1);
   ck_assert_int_eq(errno, EEXIST);
   ck_assert_str_eq(mine, "still here"); /* never MAP_FIXED over someone else */
+}
+END_TEST
+
+/* GCLZONE_BASE=brk: the host heap continues the data segment, as the
+ * kernel's brk would (GCL and Maxima need it). */
+START_TEST(base_at_the_program_break) {
+  uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, GCLZONE_BASE_BRK};
+  ck_assert_int_eq(gclzone_init(&cfg), 0);
+  uintptr_t base = (uintptr_t)gclzone_heap_bounds().base;
+  ck_assert_uint_eq(base, (brk_now + 4095) & ~(uintptr_t)4095);
+  ck_assert_int_eq(gclzone_init(&cfg), 0); /* the same wish: still fine */
+  ck_assert_ptr_eq(gclzone_sbrk(3 * 4096), (void *)base);
+  ((volatile char *)base)[3 * 4096 - 1] = 1;
+  ck_assert_uint_eq((uintptr_t)syscall(SYS_brk, 0), brk_now); /* the kernel's break is left alone */
 }
 END_TEST
 
@@ -176,6 +193,7 @@ Suite *suite_region(void) {
   tcase_add_test(t, layout_is_ordered_and_disjoint);
   tcase_add_test(t, fixed_base_is_honoured);
   tcase_add_test(t, fixed_base_on_a_page_is_exact);
+  tcase_add_test(t, base_at_the_program_break);
   tcase_add_test(t, fixed_base_taken_is_refused);
   tcase_add_test(t, bad_configs_are_einval);
   tcase_add_test(t, reinit_allowed_until_first_use);
