@@ -1,7 +1,7 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
 #   make check      unit suites (Check), API conformance, stress, preload and GMP tests
-#   make demo       a GMP program served by the library, with its stats
+#   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
 #   make install    PREFIX=/usr/local
 #   make clean
@@ -39,6 +39,7 @@ CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
 LIBS := $(BUILD)/libgclzone.so $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
+EXAMPLES := $(BUILD)/examples/minilisp $(BUILD)/examples/hello $(BUILD)/examples/link
 
 all: $(LIBS)
 
@@ -83,18 +84,34 @@ $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo
+       $(BUILD)/examples/gmp_demo $(EXAMPLES)
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
+	BUILD=$(BUILD) sh tests/examples.sh
 
 # ---- demo and examples ---------------------------------------------------------
+# Linked against the shared library (-lgclzone first, so that GMP's mallocs
+# bind to it); $ORIGIN/.. finds build/libgclzone.so without installing.
+LINK_GCLZONE := -L$(BUILD) -Wl,--no-as-needed -lgclzone -Wl,--as-needed -Wl,-rpath,'$$ORIGIN/..'
+
 $(BUILD)/examples/gmp_demo: examples/gmp/gmp_demo.c | $(BUILD)/examples
 	$(CC) $(TEST_CFLAGS) -o $@ $< -lgmp -ldl
 
-demo: all $(BUILD)/examples/gmp_demo
-	@echo "== GMP factorials, powers and gcds, with every malloc served by libgclzone =="
-	GCLZONE_SHOW_STATS=1 LD_PRELOAD=$(abspath $(BUILD)/libgclzone.so) $(BUILD)/examples/gmp_demo
+$(BUILD)/examples/minilisp: examples/minilisp/minilisp.c $(BUILD)/libgclzone.so | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LINK_GCLZONE) -lgmp
+
+$(BUILD)/examples/link: examples/link/link.c $(BUILD)/libgclzone.so | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LINK_GCLZONE)
+
+# Knows nothing of libgclzone: it is preloaded.
+$(BUILD)/examples/hello: examples/preload/hello.c | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+demo: all $(BUILD)/examples/minilisp
+	@echo "== minilisp: a garbage-collected Lisp whose heap grows with gclzone_sbrk and whose"
+	@echo "== GMP bignums keep their limbs in the gclzone arena (examples/minilisp/demo.lisp)"
+	$(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
 
 # ---- bench ----------------------------------------------------------------------
 bench: all
@@ -111,4 +128,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all check demo bench install clean
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)
