@@ -3,7 +3,7 @@
 #   make check      unit suites (Check), API conformance, stress, preload and GMP tests
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
-#   make install    PREFIX=/usr/local
+#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; WERROR=0 drops -Werror.
 
@@ -13,6 +13,10 @@ CC := gcc
 endif
 BUILD ?= build
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
 VARIANT ?= release
 WERROR ?= 1
 
@@ -89,6 +93,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 	BUILD=$(BUILD) sh tests/examples.sh
+	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
 
 # ---- demo and examples ---------------------------------------------------------
 # Linked against the shared library (-lgclzone first, so that GMP's mallocs
@@ -119,10 +124,14 @@ bench: all
 
 # ---- install --------------------------------------------------------------------
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/gclzone.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/gclzone.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
+	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
+	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 
 clean:
 	rm -rf $(BUILD)
