@@ -93,6 +93,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 	BUILD=$(BUILD) sh tests/examples.sh
+	BUILD=$(BUILD) sh tests/gcl.sh
 	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
 
 # ---- demo and examples ---------------------------------------------------------
