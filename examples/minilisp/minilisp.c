@@ -180,9 +180,10 @@ static void collect(void) {
 
   /* The heap should be about four times what is live. When it is bigger,
    * allocate only below that size from now on (the limit), and give back
-   * with a negative sbrk the part above what is still alive. The top cannot
-   * go at once: the free list runs dry there, so the newest cells, alive,
-   * are at the top; below the limit they die, and the next shrink takes it. */
+   * with a negative sbrk the part above the highest live cell. That part is
+   * rarely empty at once: the free list runs dry at the top, so the newest
+   * cells, still alive, are there. Nothing new goes above the limit, so they
+   * die there, and a later collection gives that part back. */
   size_t target = round_chunk(4 * live * sizeof(obj));
   if (target < 2 * CHUNK) target = 2 * CHUNK;
   size_t have = (size_t)((char *)heap_hi - (char *)heap_lo);
