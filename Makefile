@@ -1,9 +1,9 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
 #   make check      unit suites (Check), API conformance, stress, preload and GMP tests
-#   make demo       a GMP program served by the library, with its stats
+#   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
-#   make install    PREFIX=/usr/local
+#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
 # free-list links; WERROR=0 drops -Werror.
@@ -14,6 +14,10 @@ CC := gcc
 endif
 BUILD ?= build
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
 VARIANT ?= release
 WERROR ?= 1
 
@@ -42,6 +46,7 @@ CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
 LIBS := $(BUILD)/libgclzone.so $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
+EXAMPLES := $(BUILD)/examples/minilisp $(BUILD)/examples/hello $(BUILD)/examples/link
 
 all: $(LIBS)
 
@@ -114,13 +119,16 @@ fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
 
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so
+       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES)
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 	BUILD=$(BUILD) sh tests/programs.sh
+	BUILD=$(BUILD) sh tests/examples.sh
+	BUILD=$(BUILD) sh tests/gcl.sh
+	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
 	$(MAKE) --no-print-directory fuzz-check
 
 # The real programs at ten times the work, and a ten-minute fuzz run.
@@ -129,12 +137,27 @@ check-long: check
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=600
 
 # ---- demo and examples ---------------------------------------------------------
+# Linked against the shared library (-lgclzone first, so that GMP's mallocs
+# bind to it); $ORIGIN/.. finds build/libgclzone.so without installing.
+LINK_GCLZONE := -L$(BUILD) -Wl,--no-as-needed -lgclzone -Wl,--as-needed -Wl,-rpath,'$$ORIGIN/..'
+
 $(BUILD)/examples/gmp_demo: examples/gmp/gmp_demo.c | $(BUILD)/examples
 	$(CC) $(TEST_CFLAGS) -o $@ $< -lgmp -ldl
 
-demo: all $(BUILD)/examples/gmp_demo
-	@echo "== GMP factorials, powers and gcds, with every malloc served by libgclzone =="
-	GCLZONE_SHOW_STATS=1 LD_PRELOAD=$(abspath $(BUILD)/libgclzone.so) $(BUILD)/examples/gmp_demo
+$(BUILD)/examples/minilisp: examples/minilisp/minilisp.c $(BUILD)/libgclzone.so | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LINK_GCLZONE) -lgmp
+
+$(BUILD)/examples/link: examples/link/link.c $(BUILD)/libgclzone.so | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LINK_GCLZONE)
+
+# Knows nothing of libgclzone: it is preloaded.
+$(BUILD)/examples/hello: examples/preload/hello.c | $(BUILD)/examples
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+demo: all $(BUILD)/examples/minilisp
+	@echo "== minilisp: a garbage-collected Lisp whose heap grows with gclzone_sbrk and whose"
+	@echo "== GMP bignums keep their limbs in the gclzone arena (examples/minilisp/demo.lisp)"
+	$(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
 
 # ---- bench ----------------------------------------------------------------------
 bench: all
@@ -142,13 +165,17 @@ bench: all
 
 # ---- install --------------------------------------------------------------------
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/gclzone.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/gclzone.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
+	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
+	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure
 
 .PHONY: all check check-long demo bench install clean fuzz fuzz-check
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

@@ -3,17 +3,23 @@
 # apt-get; sudo when not root), then run make TARGET... in parallel.
 set -eu
 cd "$(dirname "$0")"
-pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev \
-  emacs-nox guile-3.0 redis-server redis-tools"
+# The tests run real programs (python3, sqlite3, emacs, guile, redis, gcl and
+# maxima), valgrind, and the fuzzer (clang-16 with its runtime).
+pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev
+  guile-3.0 redis-server redis-tools gcl maxima"
 # The benchmark suite (make bench) also wants the peers it compares against
 # and ruby as a real program.
 for t in "$@"; do
   [ "$t" != bench ] || pkgs="$pkgs libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 ruby"
 done
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $pkgs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  installed "$p" || missing="$missing $p"
 done
+# An Emacs (the tests run one; gcl depends on one): any flavour will do,
+# else the one without X.
+installed emacs-gtk || installed emacs-lucid || installed emacs-nox || missing="$missing emacs-nox"
 if [ -n "$missing" ]; then
   echo "make.sh: installing$missing"
   sudo=""

@@ -33,8 +33,15 @@ extern "C" {
 typedef struct gclzone_config {
   size_t heap_size;  /* host heap capacity (GCLZONE_HEAP_SIZE) */
   size_t arena_size; /* malloc arena capacity (GCLZONE_ARENA_SIZE) */
-  uintptr_t base;    /* fixed address of the host heap's base (GCLZONE_BASE) */
+  uintptr_t base;    /* fixed address of the host heap's base, page aligned,
+                        or GCLZONE_BASE_BRK (GCLZONE_BASE) */
 } gclzone_config_t;
+
+/* base: start the host heap at the program break, so that it continues the
+ * program's data segment as the kernel's brk would (GCLZONE_BASE=brk). For
+ * runtimes that dumped their heap into their executable (GCL, Maxima). ELF
+ * only; elsewhere gclzone_init fails with EINVAL. */
+#define GCLZONE_BASE_BRK ((uintptr_t)1)
 
 /* Reserve the region. Optional: the first allocation or sbrk does it with the
  * defaults. May replace an earlier default reservation while nothing has been

@@ -16,7 +16,7 @@ const gcl_option_t gcl_option_table[] = {
   /* HEAP_SIZE and ARENA_SIZE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE. */
   OPT("HEAP_SIZE", 's', heap_size, GCL_DEFAULT_PART, "host heap capacity (gclzone_sbrk)"),
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
-  OPT("BASE", 'a', base, 0, "fixed address of the host heap base; 0: let the OS choose"),
+  OPT("BASE", 'a', base, 0, "fixed address of the host heap base; brk: at the program break; 0: the OS chooses"),
   OPT("SBRK", 'n', sbrk, 1, "ELF: sbrk and brk serve the host heap (0: they are the system's)"),
   OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit; 2: also the region map"),
   OPT("PURGE_DELAY", 'n', purge_delay_ms, 1000, "ms a free span stays resident before it is returned"),
@@ -36,8 +36,13 @@ static int digit(char c, unsigned base) {
 }
 
 /* Parse a value of the given kind: numbers in decimal or 0x-hex; sizes may
- * end in K, M, G or T (binary units). 0, or EINVAL / ERANGE. */
+ * end in K, M, G or T (binary units); an address may be "brk". 0, or
+ * EINVAL / ERANGE. */
 int gcl_options_parse(char kind, const char *s, uint64_t *out) {
+  if (kind == 'a' && s[0] == 'b' && s[1] == 'r' && s[2] == 'k' && !s[3]) {
+    *out = GCLZONE_BASE_BRK;
+    return 0;
+  }
   unsigned base = 10;
   if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) base = 16, s += 2;
   if (digit(*s, base) < 0) return EINVAL;

@@ -50,10 +50,13 @@ size_t gcl_prim_page_size(void);
  * environ:  the environment block, scanned without getenv (safe before libc
  *           is fully up; may return NULL).
  * random:   64 unpredictable bits, without a system call when possible.
- * clock_ms: a cheap monotonic clock in milliseconds.                       */
+ * clock_ms: a cheap monotonic clock in milliseconds.
+ * program_break: the end of the program's data segment as the kernel's brk
+ *           keeps it, rounded up to a page; 0 where there is no such thing. */
 char **gcl_prim_environ(void);
 uint64_t gcl_prim_random(void);
 uint64_t gcl_prim_clock_ms(void);
+uintptr_t gcl_prim_program_break(void);
 
 /* ---- Output ---------------------------------------------------------------
  * write:    write all of s to fd with write(2), retrying on EINTR; errors

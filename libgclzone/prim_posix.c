@@ -127,6 +127,20 @@ uint64_t gcl_prim_clock_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uintptr_t gcl_prim_program_break(void) {
+#if GCL_OS_LINUX
+  /* The system call, not sbrk(0): the ELF front end defines sbrk itself.
+   * brk(0) cannot succeed, so the kernel answers with the current break. */
+  uintptr_t b = (uintptr_t)syscall(SYS_brk, 0);
+  uintptr_t pg = (uintptr_t)gcl_prim_page_size();
+  return b == (uintptr_t)-1 ? 0 : (b + pg - 1) & ~(pg - 1);
+#else
+  /* Darwin has no kernel brk (its sbrk is a libc emulation), so nothing
+   * continues a program's data segment there. */
+  return 0;
+#endif
+}
+
 void gcl_prim_write(int fd, const char *s, size_t n) {
   int saved = errno;
   while (n > 0) {

@@ -75,6 +75,7 @@ static int reserve(const gclzone_config_t *cfg) {
   size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_opt.heap_size;
   size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_opt.arena_size;
   uintptr_t base = cfg && cfg->base ? cfg->base : gcl_opt.base;
+  if (base == GCLZONE_BASE_BRK && !(base = gcl_prim_program_break())) return EINVAL;
   const size_t floor = (size_t)256 << 20;
   int err;
   while ((err = gcl_region_reserve(heap, arena, base)) == ENOMEM &&
@@ -97,7 +98,8 @@ static bool config_matches(const gclzone_config_t *cfg) {
   size_t slot = GCL_SLOT_SIZE;
   return (!cfg->heap_size || (cfg->heap_size + slot - 1) / slot == (active.heap_size + slot - 1) / slot) &&
          (!cfg->arena_size || (cfg->arena_size + slot - 1) / slot == (active.arena_size + slot - 1) / slot) &&
-         (!cfg->base || cfg->base == active.base);
+         (!cfg->base || cfg->base == active.base ||
+          (cfg->base == GCLZONE_BASE_BRK && gcl_prim_program_break() == active.base));
 }
 
 static bool region_untouched(void) {
@@ -152,7 +154,8 @@ GCL_COLD static int ensure_slow(void) {
     gcl_fmt(why, sizeof why, "%s (host heap %zu bytes, arena %zu bytes)",
             err == EEXIST ? "the address range is in use" : err == EINVAL ? "invalid sizes" : "no room",
             gcl_opt.heap_size, gcl_opt.arena_size);
-    gcl_fatal(GCL_FATAL_RESERVE, (void *)gcl_opt.base, why);
+    uintptr_t at = gcl_opt.base == GCLZONE_BASE_BRK ? gcl_prim_program_break() : gcl_opt.base;
+    gcl_fatal(GCL_FATAL_RESERVE, (void *)at, why);
   }
   return 0;
 }
@@ -171,7 +174,7 @@ __attribute__((destructor)) static void report_at_exit(void) {
 }
 
 GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {
-  if (cfg && (cfg->base & (GCL_SLOT_SIZE - 1))) {
+  if (cfg && cfg->base != GCLZONE_BASE_BRK && (cfg->base & (gcl_prim_page_size() - 1))) {
     errno = EINVAL;
     return -1;
   }

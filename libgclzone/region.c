@@ -41,24 +41,26 @@ static size_t layout(gcl_region_t *r, uintptr_t base, size_t heap_size, size_t a
 }
 
 /* Reserve the region. Sizes are rounded up to whole slots. With base != 0
- * the host heap starts exactly at base or the call fails with EEXIST.
- * 0, EINVAL (bad sizes or base), EEXIST, ENOMEM. */
+ * (page aligned) the host heap starts exactly at base or the call fails with
+ * EEXIST: a runtime that dumped its heap into its executable (GCL, Maxima)
+ * needs the heap to continue its data segment, which ends on a page, not on
+ * a slot. 0, EINVAL (bad sizes or base), EEXIST, ENOMEM. */
 int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base) {
   if (heap_size > ((size_t)1 << 46) || arena_size > ((size_t)1 << 46)) return EINVAL;
   if (arena_size < GCL_SLOT_SIZE * 16) return EINVAL;
-  if (base & (GCL_SLOT_SIZE - 1)) return EINVAL;
+  if (base & (gcl_prim_page_size() - 1)) return EINVAL;
   heap_size = align_up(heap_size, GCL_SLOT_SIZE);
   arena_size = align_up(arena_size, GCL_SLOT_SIZE);
 
   gcl_region_t r;
   /* Slack for aligning the arena (4 MiB) and, when the OS picks the place,
-   * the host heap's base (64 KiB, as a fixed base must be). */
+   * the host heap's base (to a slot). */
   size_t total = layout(&r, 0, heap_size, arena_size) + GCL_ARENA_ALIGN + (base ? 0 : GCL_SLOT_SIZE);
   if (base && base + total < base) return EINVAL;
   void *p;
   int err = gcl_prim_reserve(total, base, base != 0, &p);
   if (err) return err;
-  layout(&r, align_up((uintptr_t)p, GCL_SLOT_SIZE), heap_size, arena_size);
+  layout(&r, base ? base : align_up((uintptr_t)p, GCL_SLOT_SIZE), heap_size, arena_size);
   r.base = (uintptr_t)p; /* the whole reservation, slack included */
   r.size = total;
   gcl_region = r;

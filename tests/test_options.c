@@ -26,6 +26,10 @@ START_TEST(parse_sizes) {
   ck_assert_int_eq(gcl_options_parse('n', "5k", &v), EINVAL); /* numbers take no unit */
   ck_assert_int_eq(gcl_options_parse('a', "0x200000000000", &v), 0);
   ck_assert_uint_eq(v, 0x200000000000);
+  ck_assert_int_eq(gcl_options_parse('a', "brk", &v), 0);
+  ck_assert_uint_eq(v, GCLZONE_BASE_BRK);
+  ck_assert_int_eq(gcl_options_parse('a', "brk0", &v), EINVAL);
+  ck_assert_int_eq(gcl_options_parse('s', "brk", &v), EINVAL); /* only an address may be brk */
 }
 END_TEST
 

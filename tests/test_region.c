@@ -4,6 +4,8 @@
 #include "internal.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 START_TEST(layout_is_ordered_and_disjoint) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
@@ -41,6 +43,18 @@ START_TEST(fixed_base_is_honoured) {
 }
 END_TEST
 
+/* Where a dumped executable's data segment ends: on a page, not on a slot. */
+START_TEST(fixed_base_on_a_page_is_exact) {
+  uintptr_t at = free_address(8 * GiB) + 3 * 4096;
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at};
+  ck_assert_int_eq(gclzone_init(&cfg), 0);
+  ck_assert_ptr_eq(gclzone_heap_bounds().base, (void *)at);
+  ck_assert_ptr_eq(gclzone_sbrk(4096), (void *)at);
+  *(volatile char *)at = 1;
+  ck_assert_uint_eq((uintptr_t)gclzone_arena_bounds().base % (4 * MiB), 0);
+}
+END_TEST
+
 START_TEST(fixed_base_taken_is_refused) {
   uintptr_t at = free_address(8 * GiB);
   char *mine = mmap((void *)(at + 5 * MiB), 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -54,8 +68,23 @@ START_TEST(fixed_base_taken_is_refused) {
 }
 END_TEST
 
+/* GCLZONE_BASE=brk: the host heap continues the data segment, as the
+ * kernel's brk would (GCL and Maxima need it). */
+START_TEST(base_at_the_program_break) {
+  uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, GCLZONE_BASE_BRK};
+  ck_assert_int_eq(gclzone_init(&cfg), 0);
+  uintptr_t base = (uintptr_t)gclzone_heap_bounds().base;
+  ck_assert_uint_eq(base, (brk_now + 4095) & ~(uintptr_t)4095);
+  ck_assert_int_eq(gclzone_init(&cfg), 0); /* the same wish: still fine */
+  ck_assert_ptr_eq(gclzone_sbrk(3 * 4096), (void *)base);
+  ((volatile char *)base)[3 * 4096 - 1] = 1;
+  ck_assert_uint_eq((uintptr_t)syscall(SYS_brk, 0), brk_now); /* the kernel's break is left alone */
+}
+END_TEST
+
 START_TEST(bad_configs_are_einval) {
-  gclzone_config_t misaligned = {GiB, GiB, 0x200000001000};
+  gclzone_config_t misaligned = {GiB, GiB, 0x200000000800}; /* not on a page */
   errno = 0;
   ck_assert_int_eq(gclzone_init(&misaligned), -1);
   ck_assert_int_eq(errno, EINVAL);
@@ -163,6 +192,8 @@ Suite *suite_region(void) {
   TCase *t = tcase_create("region");
   tcase_add_test(t, layout_is_ordered_and_disjoint);
   tcase_add_test(t, fixed_base_is_honoured);
+  tcase_add_test(t, fixed_base_on_a_page_is_exact);
+  tcase_add_test(t, base_at_the_program_break);
   tcase_add_test(t, fixed_base_taken_is_refused);
   tcase_add_test(t, bad_configs_are_einval);
   tcase_add_test(t, reinit_allowed_until_first_use);

@@ -1,0 +1,66 @@
+; demo.lisp: the program `make demo` runs. Every integer is a GMP bignum
+; whose limbs live in the gclzone arena; every cell is on the host heap.
+
+(define (reverse-onto l acc) (if (null? l) acc (reverse-onto (cdr l) (cons (car l) acc))))
+(define (reverse l) (reverse-onto l nil))
+(define (length-onto l n) (if (null? l) n (length-onto (cdr l) (+ n 1))))
+(define (length l) (length-onto l 0))
+(define (last l) (if (null? (cdr l)) (car l) (last (cdr l))))
+(define (append a b) (reverse-onto (reverse a) b))
+(define (iota-onto n acc) (if (= n 0) acc (iota-onto (- n 1) (cons n acc))))
+(define (iota n) (iota-onto n nil))                       ; (1 2 ... n)
+(define (map-onto f l acc) (if (null? l) (reverse acc) (map-onto f (cdr l) (cons (f (car l)) acc))))
+(define (map f l) (map-onto f l nil))
+(define (filter-onto p l acc)
+  (cond ((null? l) (reverse acc))
+        ((p (car l)) (filter-onto p (cdr l) (cons (car l) acc)))
+        (else (filter-onto p (cdr l) acc))))
+(define (filter p l) (filter-onto p l nil))
+(define (sum-onto l acc) (if (null? l) acc (sum-onto (cdr l) (+ acc (car l)))))
+(define (sum l) (sum-onto l 0))
+
+; ---- factorials and other big numbers
+(define (fact-onto n acc) (if (= n 0) acc (fact-onto (- n 1) (* acc n))))
+(define (fact n) (fact-onto n 1))
+(define (digit-sum n acc) (if (= n 0) acc (digit-sum (quotient n 10) (+ acc (remainder n 10)))))
+(define (show name n) (print name "has" (digits n) "digits, digit sum" (digit-sum n 0)))
+(show "100!" (fact 100))
+(show "1000!" (fact 1000))
+(show "3000!" (fact 3000))
+(define (fib-onto n a b) (if (= n 0) a (fib-onto (- n 1) b (+ a b))))
+(show "fib(5000)" (fib-onto 5000 0 1))
+(print "3^10000 mod 1000000007 =" (modulo (expt 3 10000) 1000000007))
+(print "1! + 2! + ... + 300! has" (digits (sum (map fact (iota 300)))) "digits")
+
+
+; ---- lists: a churning loop, a sieve, a merge sort
+(define (round n) (sum (map (lambda (x) (* x x)) (filter (lambda (x) (= (remainder x 3) 0)) (iota n)))))
+(define (rounds k acc) (if (= k 0) acc (rounds (- k 1) (+ acc (round 3000)))))
+(print "100 rounds of iota, filter, map and sum over 3000 numbers:" (rounds 100 0))
+
+(define (sieve l acc)
+  (if (> (* (car l) (car l)) (last l))
+      (append (reverse acc) l)
+      (sieve (filter (lambda (x) (not-multiple x (car l))) (cdr l)) (cons (car l) acc))))
+(define (not-multiple x p) (not (= (remainder x p) 0)))
+(define (not x) (if x nil t))
+(define primes (sieve (cdr (iota 20000)) nil))
+(print "primes below 20000:" (length primes) "sum" (sum primes) "largest" (last primes))
+
+(define (lcg x) (modulo (+ (* x 1103515245) 12345) 2147483648))
+(define (randoms n x acc) (if (= n 0) acc (randoms (- n 1) (lcg x) (cons x acc))))
+(define (merge a b acc)
+  (cond ((null? a) (append (reverse acc) b))
+        ((null? b) (append (reverse acc) a))
+        ((< (car a) (car b)) (merge (cdr a) b (cons (car a) acc)))
+        (else (merge a (cdr b) (cons (car b) acc)))))
+(define (split l a b) (if (null? l) (cons a b) (split (cdr l) b (cons (car l) a))))
+(define (msort l)
+  (if (null? (cdr l)) l
+      (let ((halves (split l nil nil)))
+        (merge (msort (car halves)) (msort (cdr halves)) nil))))
+(define (ordered l) (cond ((null? (cdr l)) t) ((> (car l) (car (cdr l))) nil) (else (ordered (cdr l)))))
+(define (sort-report sorted)
+  (print "merge sort of 20000 pseudo-random numbers: first" (car sorted) "last" (last sorted)
+         "sum" (sum sorted) "ordered" (ordered sorted)))
+(sort-report (msort (randoms 20000 42 nil)))   ; all garbage afterwards: the heap shrinks

@@ -1,0 +1,103 @@
+#!/bin/sh
+# examples.sh: the examples do what they say, and bin/gclzone-run passes its
+# flags on.
+#  - minilisp: exact results (the same as Python's and examples/gmp's), many
+#    collections, a heap that grew and shrank with gclzone_sbrk, every check
+#    of the separation passed; without the gclzone_walk roots it must fail;
+#  - hello, preloaded: the report at exit counts its 1000 blocks;
+#  - link: the region has the sizes and the fixed base it asked for;
+#  - gclzone-run: each flag reaches the library.
+set -eu
+BUILD=${BUILD:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+run="$root/bin/gclzone-run"
+lib=$(cd "$BUILD" && pwd)/libgclzone.so
+export GCLZONE_LIB="$lib" # gclzone-run preloads this build's library
+fail() {
+  echo "examples.sh: FAIL: $*"
+  exit 1
+}
+
+# ---- minilisp ------------------------------------------------------------------
+expected='100! has 158 digits, digit sum 648
+1000! has 2568 digits, digit sum 10539
+3000! has 9131 digits, digit sum 37602
+fib(5000) has 1045 digits, digit sum 4764
+3^10000 mod 1000000007 = 895629451
+1! + 2! + ... + 300! has 615 digits
+100 rounds of iota, filter, map and sum over 3000 numbers: 300450150000
+primes below 20000: 2262 sum 21171191 largest 19997
+merge sort of 20000 pseudo-random numbers: first 42 last 2147403034 sum 21452962000176 ordered t'
+out=$("$BUILD/examples/minilisp" --map "$root/examples/minilisp/demo.lisp") || fail "minilisp: $out"
+[ "$(printf '%s\n' "$out" | head -n 9)" = "$expected" ] || fail "minilisp: wrong results: $out"
+for l in '[0-9]* collections' 'GC heap' 'checked at every collection' 'the GC heap and the GMP limbs never overlapped'; do
+  printf '%s\n' "$out" | grep -q "^minilisp: $l" || fail "minilisp: no line '$l' in: $out"
+done
+line() { printf '%s\n' "$out" | grep "^minilisp: $1"; }
+set -- $(line '[0-9]* collections' | sed 's/[^0-9 ]//g')
+[ "$1" -ge 500 ] && [ "$2" -ge 5 ] && [ "$3" -ge 1 ] ||
+  fail "minilisp: $1 collections, grew $2 times, shrank $3 times: $out"
+set -- $(line 'checked at every collection' | sed 's/[^0-9 ]//g')
+[ "$1" -ge 100000 ] && [ "$2" -ge 100000 ] && [ "$3" -ge 1000 ] ||
+  fail "minilisp: $1 limb arrays, $2 arena blocks, $3 pointers from malloc'd memory"
+# The GC heap's range lies in the host heap's, which the region map confirms.
+set -- $(line 'GC heap' | sed 's/.*GC heap \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\) .* host heap \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\);.*/\1 \2 \3 \4/')
+[ $(($1)) -ge $(($3)) ] && [ $(($2)) -le $(($4)) ] && [ $(($1)) -lt $(($2)) ] || fail "minilisp: GC heap $1-$2, host heap $3-$4"
+printf '%s\n' "$out" | grep -q "^gclzone:   host heap $3 " || fail "minilisp: the region map disagrees: $out"
+printf '%s\n' "$out" | grep -q '^gclzone:   arena ' || fail "minilisp: no region map"
+echo "examples.sh: minilisp: exact results; $(line '[0-9]* collections' | sed 's/^minilisp: //')"
+
+# Without the walk, nothing keeps the symbol table's symbols alive.
+if err=$("$BUILD/examples/minilisp" --no-walk "$root/examples/minilisp/demo.lisp" 2>&1); then
+  fail "minilisp --no-walk succeeded: gclzone_walk would not matter"
+fi
+printf '%s\n' "$err" | grep -q 'a symbol was collected' || fail "minilisp --no-walk: $err"
+echo "examples.sh: minilisp --no-walk loses its globals: the malloc'd roots come from gclzone_walk"
+
+# ---- hello (preloaded) ------------------------------------------------------------
+report_blocks() { printf '%s\n' "$1" | sed -n 's/^gclzone: arena: .* in \([0-9]*\) blocks,.*/\1/p'; }
+out=$("$BUILD/examples/hello" 2>&1)
+[ -z "$(report_blocks "$out")" ] || fail "hello reports without libgclzone: $out"
+out=$(GCLZONE_SHOW_STATS=1 LD_PRELOAD="$lib" "$BUILD/examples/hello" 2>&1)
+n=$(report_blocks "$out")
+[ -n "$n" ] && [ "$n" -ge 1000 ] || fail "hello, preloaded: $out"
+printf '%s\n' "$out" | grep -q '^hello: 1000 blocks of 48 bytes kept; the last one says "block 999"$' || fail "hello: $out"
+echo "examples.sh: hello, preloaded: the report at exit counts $n blocks"
+
+# ---- link ---------------------------------------------------------------------------
+out=$("$BUILD/examples/link") || fail "link: $out"
+[ "$out" = 'link: host heap 0x300000000000, 1024 MiB, break 0x300001000000
+link: arena     0x300080000000, 2048 MiB
+link: gclzone_sbrk gave the base: yes
+link: a malloc'"'"'d block is in the arena: yes' ] || fail "link: $out"
+echo "examples.sh: link: gclzone_init placed a 1 GiB host heap at 0x300000000000 and a 2 GiB arena"
+
+# ---- gclzone-run ----------------------------------------------------------------------
+"$run" --help | grep -q '^Usage: gclzone-run' || fail "gclzone-run --help"
+for bad in "" "--bogus true" "--stats=1 true" "--heap-size"; do
+  if "$run" $bad >/dev/null 2>&1; then fail "gclzone-run $bad: accepted"; else [ $? -eq 2 ] || fail "gclzone-run $bad: not 2"; fi
+done
+set +e
+"$run" --stats -- sh -c 'exit 7' 2>/dev/null
+[ $? -eq 7 ] || fail "gclzone-run does not pass the exit status on"
+set -e
+[ "$("$run" sh -c 'echo "$LD_PRELOAD"')" = "$lib" ] || fail "gclzone-run: wrong LD_PRELOAD"
+[ "$(LD_PRELOAD=/x.so "$run" --lib="$BUILD/libgclzone.so" sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)" = "$lib /x.so" ] ||
+  fail "gclzone-run: --lib, or the caller's LD_PRELOAD lost"
+if [ "$lib" = "$root/build/libgclzone.so" ]; then # found next to the script, in the source tree
+  [ "$(env -u GCLZONE_LIB "$run" sh -c 'echo "$LD_PRELOAD"')" = "$lib" ] || fail "gclzone-run does not find build/"
+fi
+
+out=$("$run" --stats "$BUILD/examples/hello" 2>&1)
+[ "$(report_blocks "$out")" -ge 1000 ] || fail "gclzone-run --stats: $out"
+printf '%s\n' "$out" | grep -q '^gclzone:   arena' && fail "gclzone-run --stats prints the map: $out"
+out=$("$run" --map --heap-size=1G --arena-size 2G --base=0x300000000000 "$BUILD/examples/hello" 2>&1)
+printf '%s\n' "$out" | grep -q '^gclzone:   host heap 0x300000000000  0 B used of 1.0 GiB' || fail "gclzone-run --map/--heap-size/--base: $out"
+printf '%s\n' "$out" | grep -q '^gclzone:   arena     0x[0-9a-f]*  .* of 2.0 GiB,' || fail "gclzone-run --arena-size: $out"
+out=$("$run" --base=brk --map "$BUILD/examples/hello" 2>&1)
+printf '%s\n' "$out" | grep -q '^gclzone:   host heap 0x[0-9a-f]*  ' || fail "gclzone-run --base=brk: $out"
+"$run" --no-sbrk "$BUILD/tests/preload/bound" sbrk-off >/dev/null || fail "gclzone-run --no-sbrk: sbrk is still ours"
+"$run" "$BUILD/tests/preload/bound" >/dev/null || fail "gclzone-run: sbrk is not ours"
+out=$("$run" --stats --purge-delay=0 --dirty-max=0 "$BUILD/examples/hello" 2>&1) || fail "gclzone-run --purge-delay/--dirty-max: $out"
+printf '%s\n' "$out" | grep -q warning && fail "gclzone-run: the library rejected a flag: $out"
+echo "examples.sh: gclzone-run: --stats, --map, --heap-size, --arena-size, --base, --no-sbrk, --purge-delay, --dirty-max, --lib, exit status"
