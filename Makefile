@@ -70,7 +70,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 UNIT := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 UNIT_OBJ := $(UNIT:%=$(BUILD)/tests/%.o) $(BUILD)/tests/check_main.o
-PRELOAD_PROGS := $(patsubst tests/preload/%.c,$(BUILD)/tests/preload/%,$(wildcard tests/preload/*.c))
+PRELOAD_PROGS := $(patsubst tests/preload/%.c,$(BUILD)/tests/preload/%,$(filter-out tests/preload/brk_base.c,$(wildcard tests/preload/*.c)))
 
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
@@ -90,6 +90,9 @@ $(BUILD)/tests/misuse/misuse: tests/misuse/misuse.c | $(BUILD)/tests
 # bound.c linked with the static archive: the program itself defines malloc.
 $(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -Wl,--export-dynamic $(BUILD)/libgclzone.a -ldl
+
+$(BUILD)/tests/brk_base: tests/preload/brk_base.c $(BUILD)/libgclzone.a | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/libgclzone.a -ldl
 
 # The GMP demo linked against the shared library: GMP's mallocs bind to us.
 $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(BUILD)/tests
@@ -118,7 +121,7 @@ fuzz-check: $(BUILD)/fuzz/fuzz_alloc
 fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
 
-check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
+check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES)
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh

@@ -29,7 +29,8 @@ extern "C" {
 /* ---- Lifecycle ------------------------------------------------------------ */
 
 /* Region configuration: a zero field takes its GCLZONE_* variable, or else
- * the default (64 GiB host heap, 64 GiB arena, base chosen by the OS). */
+ * the default (64 GiB host heap, 64 GiB arena; the base at the program break
+ * when the ELF front end owns sbrk, else where the OS puts it). */
 typedef struct gclzone_config {
   size_t heap_size;  /* host heap capacity (GCLZONE_HEAP_SIZE) */
   size_t arena_size; /* malloc arena capacity (GCLZONE_ARENA_SIZE) */

@@ -205,6 +205,7 @@ extern gcl_options_t gcl_opt;
 extern uint32_t gcl_options_set;
 #define GCL_OPTION_HEAP_SIZE 0  /* indices in gcl_option_table */
 #define GCL_OPTION_ARENA_SIZE 1
+#define GCL_OPTION_BASE 2
 extern const gcl_option_t gcl_option_table[];
 extern const size_t gcl_option_count;
 void gcl_options_load(const char *const *env);
@@ -216,6 +217,13 @@ size_t gcl_fmt(char *buf, size_t cap, const char *fmt, ...);
 void gcl_log_printf(int fd, const char *fmt, ...);
 _Noreturn void gcl_fatal(enum gcl_fatal what, const void *p, const char *detail);
 _Noreturn void gcl_assert_fail(const char *expr, const char *file, int line);
+
+/* ---- override_elf.c (weak: absent from libgclzone_core.a) ---------------------------- */
+extern const bool gcl_front_sbrk_defined __attribute__((weak));
+/* True when the program's own sbrk and brk are ours (the ELF front end). */
+static inline bool gcl_front_sbrk(void) {
+  return &gcl_front_sbrk_defined != NULL;
+}
 
 /* ---- process.c --------------------------------------------------------------------- */
 extern int gcl_state; /* atomic: 0 not yet, 1 initializing, 2 ready */

@@ -13,10 +13,10 @@
 #define OPT(name, kind, field, dflt, help) {name, kind, offsetof(gcl_options_t, field), dflt, help}
 
 const gcl_option_t gcl_option_table[] = {
-  /* HEAP_SIZE and ARENA_SIZE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE. */
+  /* HEAP_SIZE, ARENA_SIZE, BASE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE, _BASE. */
   OPT("HEAP_SIZE", 's', heap_size, GCL_DEFAULT_PART, "host heap capacity (gclzone_sbrk)"),
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
-  OPT("BASE", 'a', base, 0, "fixed address of the host heap base; brk: at the program break; 0: the OS chooses"),
+  OPT("BASE", 'a', base, 0, "fixed host heap base; brk: the program break (default when sbrk is ours); 0: the OS chooses"),
   OPT("SBRK", 'n', sbrk, 1, "ELF: sbrk and brk serve the host heap (0: they are the system's)"),
   OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit; 2: also the region map"),
   OPT("PURGE_DELAY", 'n', purge_delay_ms, 1000, "ms a free span stays resident before it is returned"),

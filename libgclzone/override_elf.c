@@ -106,6 +106,10 @@ GCL_EXPORT int malloc_trim(size_t pad) {
   return gcl_process_ensure() == 0 && gcl_heap_collect() > 0;
 }
 
+/* Tells the core that sbrk is ours, so that by default the host heap
+ * starts at the program break (process.c). */
+const bool gcl_front_sbrk_defined = true;
+
 /* sbrk and brk serve the host heap unless GCLZONE_SBRK=0. glibc's malloc
  * calls its internal __sbrk, never these, so it cannot reach the host heap. */
 GCL_EXPORT void *sbrk(intptr_t increment) {

@@ -75,13 +75,26 @@ static int reserve(const gclzone_config_t *cfg) {
   size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_opt.heap_size;
   size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_opt.arena_size;
   uintptr_t base = cfg && cfg->base ? cfg->base : gcl_opt.base;
-  if (base == GCLZONE_BASE_BRK && !(base = gcl_prim_program_break())) return EINVAL;
+  /* Nobody chose a base and the front end's sbrk is ours: start the host
+   * heap where the kernel's brk heap would start, so that sbrk continues the
+   * program's data segment as a real sbrk does (GCL and Maxima grow their
+   * dumped heap by absolute break addresses; anything else refuses to run).
+   * If that range is taken, the OS chooses, as it does when a base is 0. */
+  bool chosen = (cfg && cfg->base) || (gcl_options_set & (1u << GCL_OPTION_BASE));
+  if (!chosen && gcl_front_sbrk() && gcl_opt.sbrk) base = GCLZONE_BASE_BRK;
+  if (base == GCLZONE_BASE_BRK && !(base = gcl_prim_program_break()) && chosen) return EINVAL;
   const size_t floor = (size_t)256 << 20;
   int err;
-  while ((err = gcl_region_reserve(heap, arena, base)) == ENOMEM &&
-         ((heap_free && heap > floor) || (arena_free && arena > floor))) {
-    if (heap_free && heap > floor) heap /= 2;
-    if (arena_free && arena > floor) arena /= 2;
+  for (;;) {
+    err = gcl_region_reserve(heap, arena, base);
+    if (err == ENOMEM && ((heap_free && heap > floor) || (arena_free && arena > floor))) {
+      if (heap_free && heap > floor) heap /= 2;
+      if (arena_free && arena > floor) arena /= 2;
+    } else if (err && base && !chosen) {
+      base = 0; /* the program break is taken: anywhere will do */
+    } else {
+      break;
+    }
   }
   if (err) return err;
   active = (gclzone_config_t){heap, arena, gcl_region.heap.base};

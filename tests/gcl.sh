@@ -1,11 +1,13 @@
 #!/bin/sh
 # gcl.sh: GNU Common Lisp, and Maxima (built on it), with their heap on our
 # host heap. GCL defines malloc in its executable, so the preload cannot take
-# its malloc, but its heap grows with sbrk, which is ours: with --base=brk the
-# host heap continues GCL's dumped data segment, which GCL requires.
+# its malloc, but its heap grows with sbrk, which is ours: by default the
+# host heap starts at the program break, so it continues GCL's dumped data
+# segment, which GCL requires.
 #
-# For each of GCL and Maxima, run the same workload without libgclzone and
-# under bin/gclzone-run --map --base=brk --heap-size=4G, then require:
+# For each of GCL and Maxima, run the same workload without libgclzone, with
+# nothing but LD_PRELOAD (and GCLZONE_SHOW_STATS), and under
+# bin/gclzone-run --map --heap-size=4G, then require:
 #  - identical results (and, for GCL, results known independently: the same
 #    numbers as examples/gmp);
 #  - GCL re-executed itself (ADDR_NO_RANDOMIZE in its personality);
@@ -118,9 +120,16 @@ gcl_run() {
 }
 native=$(gcl_run env)
 [ "$(printf '%s\n' "$native" | grep '^result:')" = "$gcl_expected" ] || fail "GCL alone gives: $native"
-zone=$(gcl_run "$run" --map --base=brk --heap-size=4G)
+plain=$(gcl_run env LD_PRELOAD="$GCLZONE_LIB" GCLZONE_SHOW_STATS=1)
+[ "$(printf '%s\n' "$plain" | grep '^result:')" = "$gcl_expected" ] || fail "GCL with LD_PRELOAD alone gives: $plain"
+printf '%s\n' "$plain" | grep -q "^gclzone: host heap: [1-9].* in use .* at 0x$(evidence "$plain" "data_start in" | sed 's/^[0-9a-f]*-0*\([0-9a-f]*\) .*/\1/')\$" ||
+  fail "GCL with LD_PRELOAD alone: the host heap does not continue the data segment: $plain"
+echo "gcl.sh: GCL with nothing but LD_PRELOAD: identical results; the host heap continues its data segment"
+zone=$(gcl_run "$run" --map --heap-size=4G)
 [ "$(printf '%s\n' "$zone" | grep '^result:')" = "$gcl_expected" ] || fail "GCL on gclzone gives: $zone"
 check GCL "$native" "$zone" 100
+explicit=$(gcl_run "$run" --map --base=brk --heap-size=4G)
+[ "$(printf '%s\n' "$explicit" | grep '^result:')" = "$gcl_expected" ] || fail "GCL with --base=brk gives: $explicit"
 
 # --no-sbrk: sbrk is the system's again; GCL's heap is the kernel's [heap].
 nosbrk=$(gcl_run "$run" --map --no-sbrk)
@@ -144,6 +153,9 @@ for want in '^\[2568,10539\]$' '^274177\*67280421310721$' '^10000000000000000000
   '^3\.14159265358979323846264338327950288419716939937510582097494b0$'; do
   printf '%s\n' "$native" | grep -q "$want" || fail "Maxima alone: no $want in: $native"
 done
-zone=$(maxima_run "$run" --map --base=brk --heap-size=4G)
+plain=$(maxima_run env LD_PRELOAD="$GCLZONE_LIB")
+[ "$(results "$plain")" = "$(results "$native")" ] || fail "Maxima with LD_PRELOAD alone differs: $plain"
+echo "gcl.sh: Maxima with nothing but LD_PRELOAD: identical results"
+zone=$(maxima_run "$run" --map --heap-size=4G)
 [ "$(results "$zone")" = "$(results "$native")" ] || fail "Maxima on gclzone differs: $zone"
 check Maxima "$native" "$zone" 20

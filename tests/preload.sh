@@ -24,6 +24,9 @@ ok "every entry point bound; glibc's own blocks forwarded; sbrk/brk on the host 
 out=$("$BUILD/tests/bound_static") || fail "bound linked with libgclzone.a: $out"
 [ "$out" = "bound: ok" ] || fail "$out"
 ok "the same, linked with libgclzone.a instead of preloaded"
+out=$("$BUILD/tests/brk_base") || fail "$out"
+out2=$(GCLZONE_TEST_TAKE_BRK=1 "$BUILD/tests/brk_base") || fail "$out2"
+ok "$(echo "$out" | sed 's/^brk_base: //'); when that range is taken, the OS chooses and sbrk works"
 
 want=$("$T/threads")
 got=$(LD_PRELOAD=$LIB "$T/threads")
