@@ -108,7 +108,8 @@ static inline void gcl_prim_tls_set(struct gcl_heap *h) {
  * A mutex that remembers its holder, so that fork handlers can tell a lock
  * held by the forking thread itself (a signal handler that interrupted the
  * allocator) from one held by another thread. The holder is identified by
- * the address of a thread-local byte, which needs no system call.       */
+ * the address of a thread-local byte, which needs no system call (on Darwin
+ * by pthread_self(), since a __thread access may malloc there).        */
 typedef struct gcl_lock {
   pthread_mutex_t mutex;
   const void *holder; /* accessed with __atomic builtins */
