@@ -1,6 +1,8 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
-#   make check      unit suites (Check), API conformance, stress, preload and GMP tests
+#   make check      unit suites (Check), API conformance, stress, preload and GMP tests,
+#                   and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
+#   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       a GMP program served by the library, with its stats
 #   make bench      the benchmark suite (never part of check)
 #   make install    PREFIX=/usr/local
@@ -83,7 +85,7 @@ $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo
+       $(BUILD)/examples/gmp_demo check-darwin
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
@@ -109,6 +111,8 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+include mk/darwin.mk
 
 .PHONY: all check demo bench install clean
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

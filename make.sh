@@ -3,7 +3,7 @@
 # apt-get; sudo when not root), then run make TARGET... in parallel.
 set -eu
 cd "$(dirname "$0")"
-pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3"
+pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 clang-16 lld-16 llvm-16"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
