@@ -72,9 +72,9 @@ int gcl_prim_decommit(void *p, size_t size) {
  * only lowers the pages' priority and keeps their contents, and MADV_FREE /
  * MADV_FREE_REUSABLE let the kernel take them lazily, so a page may read back
  * its old bytes (every macOS version). The arena needs zeros (calloc skips
- * the memset on purged spans), so we try MADV_ZERO (11 in xnu's mman.h; a
- * later addition than macOS 11, refused with EINVAL or ENOTSUP before it)
- * and otherwise map fresh zero-fill pages over the range. MAP_FIXED is safe:
+ * the memset on purged spans), so we try MADV_ZERO (11 in xnu's mman.h,
+ * added after macOS 11; older kernels refuse it with an error) and
+ * otherwise map fresh zero-fill pages over the range. MAP_FIXED is safe:
  * the range is inside our own reservation, and replacing it leaves no hole
  * in the address space. WebKit's libpas does the same two steps. */
 #define GCL_MADV_ZERO 11

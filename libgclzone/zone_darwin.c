@@ -51,8 +51,8 @@ void gcl_zone_install(void);
 void *gcl_zone_sbrk(int incr);
 void *gcl_zone_brk(const void *addr);
 
-/* PAGE_MAX_SIZE: 16 KiB pages on arm64 (and arm64 Rosetta hosts), 4 KiB on
- * Intel; one layout for both keeps the zone alone on its page everywhere. */
+/* PAGE_MAX_SIZE: 16 KiB pages on arm64, 4 KiB on Intel and for x86_64 under
+ * Rosetta; one layout for both keeps the zone alone on its page everywhere. */
 #define ZONE_PAGE 16384
 
 /* What the enumerator needs to find the allocator's metadata in a task
@@ -611,7 +611,7 @@ static void intro_log(malloc_zone_t *zone, void *address) {
  * version 9). The core's handlers take every lock except one this thread
  * already holds (fork from a signal handler that interrupted malloc), and
  * the child re-initializes them rather than unlock what its parent locked
- * (jemalloc d9f7b2a4: 10.12 aborts on that). */
+ * (jemalloc d9f7b2a4: macOS 10.12 "cannot tolerate" that). */
 static pid_t fork_pid;
 
 static void intro_force_lock(malloc_zone_t *zone) {

@@ -1,5 +1,5 @@
 /* fcntl.h: restates xnu bsd/sys/fcntl.h. F_DUPFD_CLOEXEC is 67 on Darwin
- * (Linux: 1030), present since macOS 10.7. */
+ * (Linux: 1030). */
 #ifndef GCL_DARWIN_FCNTL_H
 #define GCL_DARWIN_FCNTL_H
 #include "_gcl_darwin.h"

@@ -14,8 +14,9 @@ typedef unsigned int mach_port_t; /* natural_t */
 typedef mach_port_t task_t;
 typedef uintptr_t vm_address_t;   /* vm_offset_t: uintptr_t on LP64 */
 typedef uintptr_t vm_size_t;
-/* boolean_t: unsigned int on x86_64 user space, int on arm64; both are a
- * 32-bit value in the same register, so the zone ABI does not care. */
+/* boolean_t: unsigned int for x86_64 user space (i386/boolean.h), int
+ * otherwise; either way a 32-bit value in the same register, so the zone
+ * ABI is the same. */
 #if defined(__x86_64__)
 typedef unsigned int boolean_t;
 #else
