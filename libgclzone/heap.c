@@ -314,6 +314,19 @@ static gcl_heap_t *heap_new(void) {
   return h;
 }
 
+/* Take h off the live list and put its struct in the pool. */
+static void heap_unlink(gcl_heap_t *h) {
+  gcl_lock(&gcl_heap_lock);
+  if (h->prev) h->prev->next = h->next;
+  else H.list = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->live = 0;
+  h->pool_next = H.pool;
+  H.pool = h;
+  H.count--;
+  gcl_unlock(&gcl_heap_lock);
+}
+
 /* Hand every slab of h to the orphans (or back to the arena if empty). */
 static void heap_abandon(gcl_heap_t *h) {
   gcl_lock(&gcl_orphan_lock);
@@ -329,15 +342,7 @@ static void heap_abandon(gcl_heap_t *h) {
     }
   }
   gcl_unlock(&gcl_orphan_lock);
-  gcl_lock(&gcl_heap_lock);
-  if (h->prev) h->prev->next = h->next;
-  else H.list = h->next;
-  if (h->next) h->next->prev = h->prev;
-  h->live = 0;
-  h->pool_next = H.pool;
-  H.pool = h;
-  H.count--;
-  gcl_unlock(&gcl_heap_lock);
+  heap_unlink(h);
 }
 
 /* The thread-exit hook. A malloc in a later destructor of the same thread
@@ -349,12 +354,32 @@ void gcl_heap_thread_done(void *heap) {
   heap_abandon(h);
 }
 
-/* In a fork child only the forking thread survives: orphan the others. */
+/* In a fork child only the forking thread survives: orphan the others. They
+ * may have stopped halfway through an update of their own queues (which
+ * change without a lock), so their slabs are found through the slot map,
+ * which the arena lock kept consistent across the fork, and their queues
+ * are never followed. Nothing is given back to the arena during the scan;
+ * empty orphans are released later, as usual. A slab caught before
+ * slab_new published it (heap still NULL) is lost to the child. */
 void gcl_heap_fork_child(void) {
   gcl_heap_t *me = gcl_heap_self();
+  size_t top = gcl_load_relaxed(&gcl_hot.top) >> GCL_SLOT_SHIFT;
+  gcl_lock(&gcl_orphan_lock);
+  for (size_t i = 0; i < top;) {
+    gcl_span_t *s = gcl_hot.map[i];
+    gcl_heap_t *owner = gcl_load_relaxed(&s->heap);
+    if (s->kind == GCL_SPAN_SLAB && owner && owner != me) {
+      gcl_store_relaxed(&s->fast_owner, NULL);
+      __atomic_store_n(&s->full, 0, __ATOMIC_RELAXED);
+      gcl_store_relaxed(&s->heap, NULL);
+      orphan_push(s);
+    }
+    i += s->slots ? s->slots : 1;
+  }
+  gcl_unlock(&gcl_orphan_lock);
   for (gcl_heap_t *h = H.list, *next; h; h = next) {
     next = h->next;
-    if (h != me) heap_abandon(h);
+    if (h != me) heap_unlink(h);
   }
 }
 
