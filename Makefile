@@ -1,6 +1,9 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
-#   make check      unit suites (Check), API conformance, stress, preload and GMP tests
+#   make check      unit suites (Check), API conformance, stress, preload, misuse, valgrind,
+#                   real programs, examples, GCL, install, a fuzz run, and the Darwin zone
+#                   tests and Mach-O checks (mk/darwin.mk)
+#   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
@@ -122,7 +125,8 @@ fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
 
 check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES)
+       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
+       check-darwin
 	$(BUILD)/tests/unit
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
@@ -179,6 +183,8 @@ install: all
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure
+
+include mk/darwin.mk
 
 .PHONY: all check check-long demo bench install clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

@@ -328,6 +328,10 @@ gcl_span_t *gcl_arena_take(size_t slots, size_t align, uint8_t kind) {
   if (s) {
     s->flags &= GCL_SPAN_ZERO;
     s->next = s->prev = NULL;
+    /* A usable end set under the lock, so that a stats walk never reads an
+     * unset one; the heap narrows it to the requested pages (or, for a slab,
+     * to its last block) after we return. */
+    s->bump_end = s->start + (slots << GCL_SLOT_SHIFT);
     if (kind == GCL_SPAN_LARGE) A.large_bytes += slots << GCL_SLOT_SHIFT, A.large_blocks++;
     note_used((int64_t)(slots << GCL_SLOT_SHIFT));
   }
@@ -368,6 +372,7 @@ bool gcl_arena_resize(gcl_span_t *s, size_t slots) {
       tail->flags = GCL_SPAN_DIRTY;
       map_set(first + slots, tail->slots, tail);
       s->slots = (uint32_t)slots;
+      gcl_store_relaxed(&s->bump_end, s->start + (slots << GCL_SLOT_SHIFT));
       A.large_bytes -= (size_t)tail->slots << GCL_SLOT_SHIFT;
       note_used(-(int64_t)((size_t)tail->slots << GCL_SLOT_SHIFT));
       free_insert(tail);
@@ -398,6 +403,7 @@ bool gcl_arena_resize(gcl_span_t *s, size_t slots) {
     if (ok) {
       map_set(end, extra, s);
       s->slots = (uint32_t)slots;
+      gcl_store_relaxed(&s->bump_end, s->start + ((size_t)slots << GCL_SLOT_SHIFT));
       A.large_bytes += extra << GCL_SLOT_SHIFT;
       note_used((int64_t)(extra << GCL_SLOT_SHIFT));
     }

@@ -344,6 +344,19 @@ static gcl_heap_t *heap_new(void) {
   return h;
 }
 
+/* Take h off the live list and put its struct in the pool. */
+static void heap_unlink(gcl_heap_t *h) {
+  gcl_lock(&gcl_heap_lock);
+  if (h->prev) h->prev->next = h->next;
+  else H.list = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->live = 0;
+  h->pool_next = H.pool;
+  H.pool = h;
+  H.count--;
+  gcl_unlock(&gcl_heap_lock);
+}
+
 /* Hand every slab of h to the orphans (or back to the arena if empty). */
 static void heap_abandon(gcl_heap_t *h) {
   gcl_lock(&gcl_orphan_lock);
@@ -359,15 +372,7 @@ static void heap_abandon(gcl_heap_t *h) {
     }
   }
   gcl_unlock(&gcl_orphan_lock);
-  gcl_lock(&gcl_heap_lock);
-  if (h->prev) h->prev->next = h->next;
-  else H.list = h->next;
-  if (h->next) h->next->prev = h->prev;
-  h->live = 0;
-  h->pool_next = H.pool;
-  H.pool = h;
-  H.count--;
-  gcl_unlock(&gcl_heap_lock);
+  heap_unlink(h);
 }
 
 /* The thread-exit hook. A malloc in a later destructor of the same thread
@@ -390,6 +395,8 @@ void gcl_heap_fork_child(void) {
   for (gcl_heap_t *h = H.list, *next; h; h = next) {
     next = h->next;
     if (h == me) continue;
+    /* Not into the pool: its slabs still name it as their owner, and a new
+     * thread given this struct would take them for its own. */
     if (h->prev) h->prev->next = h->next;
     else H.list = h->next;
     if (h->next) h->next->prev = h->prev;

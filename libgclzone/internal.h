@@ -334,9 +334,12 @@ static inline gcl_heap_t *gcl_heap_self(void) {
 /* The free tag is one random word per process. Mixing in the block's
  * address would detect nothing more (whoever can read a freed block knows
  * its address) and would cost an instruction on every free. */
+static inline uintptr_t gcl_free_tag_for(uintptr_t cookie, uintptr_t addr) {
+  (void)addr; /* the one definition: readers of another process pass its cookie */
+  return cookie;
+}
 static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
-  (void)b;
-  return gcl_hot.cookie;
+  return gcl_free_tag_for(gcl_hot.cookie, (uintptr_t)b);
 }
 
 /* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret

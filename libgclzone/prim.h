@@ -121,7 +121,8 @@ static inline void gcl_prim_tls_set(struct gcl_heap *h) {
  * Linux: the lock word is the holder's thread id shifted left, with bit 0
  * set while others wait (a futex; thread ids fit in 30 bits, pid_max is at
  * most 2^22). Elsewhere: a pthread mutex plus a holder field (see above for
- * its window; Darwin's front end replaces it).                           */
+ * its window), the holder being pthread_self() on Darwin (a __thread access
+ * may malloc there) and a thread-local byte's address elsewhere.         */
 #if GCL_OS_LINUX
 typedef struct gcl_lock {
   int word; /* 0 free, else holder tid << 1 | waiters */

@@ -30,6 +30,10 @@ static inline void cpu_relax(void) {
 #endif
 }
 #endif
+#if GCL_OS_DARWIN
+#include <crt_externs.h>
+#include <sys/random.h>
+#endif
 
 #if GCL_OS_DARWIN
 /* Darwin has no MAP_NORESERVE: anonymous memory carries no commit charge
@@ -75,22 +79,54 @@ int gcl_prim_decommit(void *p, size_t size) {
   return q == MAP_FAILED ? errno : 0;
 }
 
+#if GCL_OS_DARWIN
+/* Darwin has no madvise that zeroes at our macOS 11 floor: MADV_DONTNEED
+ * only lowers the pages' priority and keeps their contents, and MADV_FREE /
+ * MADV_FREE_REUSABLE let the kernel take them lazily, so a page may read back
+ * its old bytes (every macOS version). The arena needs zeros (calloc skips
+ * the memset on purged spans), so we try MADV_ZERO (11 in xnu's mman.h,
+ * added after macOS 11; older kernels refuse it with an error) and
+ * otherwise map fresh zero-fill pages over the range. MAP_FIXED is safe:
+ * the range is inside our own reservation, and replacing it leaves no hole
+ * in the address space. WebKit's libpas does the same two steps. */
+#define GCL_MADV_ZERO 11
+static int madv_zero_works = 1; /* relaxed: a latch, any stale value is harmless */
+
+int gcl_prim_purge(void *p, size_t size) {
+  if (__atomic_load_n(&madv_zero_works, __ATOMIC_RELAXED)) {
+    if (madvise(p, size, GCL_MADV_ZERO) == 0) return 0;
+    __atomic_store_n(&madv_zero_works, 0, __ATOMIC_RELAXED);
+  }
+  void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_FIXED | GCL_MAP_RESERVE, -1, 0);
+  return q == MAP_FAILED ? errno : 0;
+}
+#else
 int gcl_prim_purge(void *p, size_t size) {
   /* MADV_DONTNEED, not MADV_FREE: with MADV_FREE (Linux >= 4.5) the pages
    * stay in the RSS until the kernel is short of memory, which hides what
    * we gave back and makes RSS figures meaningless. */
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
+#endif
 
 size_t gcl_prim_page_size(void) {
   return (size_t)sysconf(_SC_PAGESIZE);
 }
 
+#if GCL_OS_DARWIN
+/* A dylib cannot link `environ` (the main executable's crt defines it, and
+ * two-level namespace binds would not find it); every macOS has the
+ * accessor. */
+char **gcl_prim_environ(void) {
+  return *_NSGetEnviron();
+}
+#else
 extern char **environ;
 
 char **gcl_prim_environ(void) {
   return environ;
 }
+#endif
 
 static uint64_t mix64(uint64_t x) {
   x ^= x >> 30;
@@ -110,6 +146,11 @@ uint64_t gcl_prim_random(void) {
     __builtin_memcpy(&w, a + 8, sizeof w);
     r ^= w;
   }
+#elif GCL_OS_DARWIN
+  /* No getauxval on Darwin; getentropy (macOS 10.12+) is one system call
+   * that neither allocates nor blocks once the system is up. */
+  uint64_t w;
+  if (getentropy(&w, sizeof w) == 0) r ^= w;
 #endif
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -122,6 +163,7 @@ uint64_t gcl_prim_clock_ms(void) {
 #if defined(CLOCK_MONOTONIC_COARSE)
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO, no system call */
 #else
+  /* Darwin: CLOCK_MONOTONIC since macOS 10.12, read from the commpage. */
   clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -236,6 +278,13 @@ void gcl_prim_lock_wake(gcl_lock_t *l) {
   int saved = errno;
   syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   errno = saved;
+}
+#elif GCL_OS_DARWIN
+/* Not a __thread marker: dyld allocates a thread's __thread block with
+ * malloc on its first access (see prim.h), and a lock is taken inside the
+ * allocator. pthread_self is a read of the thread's own TSD base. */
+const void *gcl_prim_thread_self(void) {
+  return (const void *)pthread_self();
 }
 #else
 static __thread char thread_marker;

@@ -1,0 +1,764 @@
+/* zone_darwin.c: the Darwin front end: libgclzone as the default malloc zone.
+ *
+ * Owns the malloc_zone_t that libmalloc hands every malloc-family call to
+ * once it sits in malloc_zones[0], its introspection table, the promotion to
+ * slot 0, and the sbrk/brk interposers. The facts it rests on (which fields
+ * libmalloc calls unchecked, how registration moves zones, the fork hooks)
+ * are in /work/shared/notes/darwin-zones.md; section numbers below refer to it.
+ *
+ * Invariants:
+ *  - every zone function and introspection entry through version 12 is
+ *    non-NULL: libmalloc's virtual default zone calls slot 0's fields without
+ *    looking at the version (§1.4), and fork calls force_lock, force_unlock
+ *    and reinit_lock on every zone without a NULL check (§2.8);
+ *  - after installation nothing here writes the zone or the table: libmalloc
+ *    makes a zone's page read-only when it names it (§2.9), so each sits alone
+ *    on its own page;
+ *  - a pointer outside the region is never freed, reallocated or sized here:
+ *    it goes to the zone that owns it, found without asking ourselves.
+ *
+ * Version 12, not 13+: 13 would make malloc/calloc set errno themselves (we
+ * do) but also reserves try_free_default to libmalloc's own zones, 14 makes
+ * zone_type mandatory and 16 the malloc_type_* entry points; typed calls
+ * still reach slot 0's malloc/calloc/realloc/memalign for a zone below 16.
+ *
+ * Not interposed: the malloc family. The zone in slot 0 already receives
+ * every call from every image (two-level binds go to libsystem_malloc, which
+ * dispatches to slot 0, typed malloc_type_* calls included, §4J), also in
+ * processes where dyld ignores __interpose: hardened or SIP-protected ones,
+ * and a dylib that is dlopened rather than loaded at launch (§5). Interposing
+ * free would add a second entry for pointers of every other zone and of
+ * dyld's own allocator (mimalloc #1029), and interposing malloc without
+ * malloc_type_* flips libmalloc into its interposition-compat mode on macOS
+ * 14+ (§2.7). What interposition would buy, one indirect call less per
+ * malloc, is for the benchmarks to justify. sbrk and brk are interposed: a
+ * runtime that calls them must get the host heap, not libSystem's legacy
+ * break ("historical curiosities", says Darwin's brk(2)).
+ */
+#if !(defined(__APPLE__) && defined(__MACH__)) && !defined(GCL_ZONE_MODEL)
+#error "zone_darwin.c is the Darwin front end (ELF uses override_elf.c); tests build it with -DGCL_ZONE_MODEL"
+#endif
+
+#include "internal.h"
+
+#include <errno.h>
+#include <malloc/malloc.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Called by tests/darwin as well (hidden, like every gcl_ name). */
+void gcl_zone_install(void);
+void *gcl_zone_sbrk(int incr);
+void *gcl_zone_brk(const void *addr);
+
+/* PAGE_MAX_SIZE: 16 KiB pages on arm64, 4 KiB on Intel and for x86_64 under
+ * Rosetta; one layout for both keeps the zone alone on its page everywhere. */
+#define ZONE_PAGE 16384
+
+/* What the enumerator needs to find the allocator's metadata in a task
+ * that may not be this one: constant after load, read through the reader. */
+#define ZONE_MAGIC 0x31656e6f7a6c6367ull /* "gclzone1" */
+typedef struct zone_anchor {
+  uint64_t magic;
+  uint32_t span_size;  /* sizeof(gcl_span_t): the enumerating image must match */
+  uint32_t slot_shift;
+  const gcl_region_t *region;
+  const gcl_hot_t *hot;
+} zone_anchor_t;
+
+static size_t zone_size(malloc_zone_t *zone, const void *p);
+static void *zone_malloc(malloc_zone_t *zone, size_t size);
+static void *zone_calloc(malloc_zone_t *zone, size_t n, size_t size);
+static void *zone_valloc(malloc_zone_t *zone, size_t size);
+static void zone_free(malloc_zone_t *zone, void *p);
+static void *zone_realloc(malloc_zone_t *zone, void *p, size_t size);
+static void zone_destroy(malloc_zone_t *zone);
+static unsigned zone_batch_malloc(malloc_zone_t *zone, size_t size, void **results, unsigned n);
+static void zone_batch_free(malloc_zone_t *zone, void **ptrs, unsigned n);
+static void *zone_memalign(malloc_zone_t *zone, size_t align, size_t size);
+static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size);
+static size_t zone_pressure_relief(malloc_zone_t *zone, size_t goal);
+static boolean_t zone_claimed_address(malloc_zone_t *zone, void *p);
+
+static kern_return_t intro_enumerator(task_t task, void *ctx, unsigned type_mask, vm_address_t zone_address,
+                                      memory_reader_t reader, vm_range_recorder_t recorder);
+static size_t intro_good_size(malloc_zone_t *zone, size_t size);
+static boolean_t intro_check(malloc_zone_t *zone);
+static void intro_print(malloc_zone_t *zone, boolean_t verbose);
+static void intro_log(malloc_zone_t *zone, void *address);
+static void intro_force_lock(malloc_zone_t *zone);
+static void intro_force_unlock(malloc_zone_t *zone);
+static void intro_statistics(malloc_zone_t *zone, malloc_statistics_t *stats);
+static boolean_t intro_zone_locked(malloc_zone_t *zone);
+static void intro_reinit_lock(malloc_zone_t *zone);
+static void intro_print_task(task_t task, unsigned level, vm_address_t zone_address, memory_reader_t reader,
+                             print_task_printer_t printer);
+static void intro_task_statistics(task_t task, vm_address_t zone_address, memory_reader_t reader,
+                                  malloc_statistics_t *stats);
+
+static union {
+  malloc_introspection_t table;
+  char page[ZONE_PAGE];
+} introspect_page __attribute__((aligned(ZONE_PAGE))) = {.table = {
+  .enumerator = intro_enumerator,
+  .good_size = intro_good_size,
+  .check = intro_check,
+  .print = intro_print,
+  .log = intro_log,
+  .force_lock = intro_force_lock,
+  .force_unlock = intro_force_unlock,
+  .statistics = intro_statistics,
+  .zone_locked = intro_zone_locked,
+  /* discharge checking (version 7) is optional and NULL-checked */
+  .reinit_lock = intro_reinit_lock,
+  .print_task = intro_print_task,
+  .task_statistics = intro_task_statistics,
+  .zone_type = 0,
+}};
+
+static union {
+  struct {
+    malloc_zone_t zone;
+    zone_anchor_t anchor;
+  } z;
+  char page[ZONE_PAGE];
+} zone_page __attribute__((aligned(ZONE_PAGE))) = {.z = {
+  .zone = {
+    .reserved1 = NULL, /* CFAllocator tells zones from allocators by these */
+    .reserved2 = NULL,
+    .size = zone_size,
+    .malloc = zone_malloc,
+    .calloc = zone_calloc,
+    .valloc = zone_valloc,
+    .free = zone_free,
+    .realloc = zone_realloc,
+    .destroy = zone_destroy,
+    .zone_name = "gclzone", /* never "DefaultMallocZone": libmalloc-53..-283 look zones up by that name */
+    .batch_malloc = zone_batch_malloc,
+    .batch_free = zone_batch_free,
+    .introspect = &introspect_page.table,
+    .version = 12,
+    .memalign = zone_memalign,
+    .free_definite_size = zone_free_definite_size,
+    .pressure_relief = zone_pressure_relief,
+    .claimed_address = zone_claimed_address,
+  },
+  .anchor = {ZONE_MAGIC, sizeof(gcl_span_t), GCL_SLOT_SHIFT, &gcl_region, &gcl_hot},
+}};
+
+#define ZONE (&zone_page.z.zone)
+
+/* ---- foreign pointers ------------------------------------------------------
+ * Pointers outside the region reach us only when a caller names our zone
+ * for a block of another zone (malloc_zone_free(malloc_default_zone(), p)
+ * forwards to slot 0; CoreGraphics did that on 10.6, jemalloc 5b3db098). The
+ * owner is asked by its size(); never through malloc_zone_from_ptr, which
+ * returns the virtual default zone for slot 0 (ourselves) on macOS 12+. */
+
+static malloc_zone_t *system_zone; /* slot 0 when we were installed */
+
+static malloc_zone_t *owner_of(const void *p) {
+  malloc_zone_t *z = system_zone;
+  if (z && z->size(z, p)) return z;
+  vm_address_t *zones;
+  unsigned n;
+  if (malloc_get_all_zones(0, NULL, &zones, &n) == KERN_SUCCESS) {
+    for (unsigned i = 0; i < n; i++) {
+      malloc_zone_t *o = (malloc_zone_t *)zones[i];
+      if (o != ZONE && o != system_zone && o->size(o, p)) return o;
+    }
+  }
+  return system_zone; /* nobody claims p: let the system zone report it */
+}
+
+static malloc_zone_t *owner_or_fatal(const void *p, enum gcl_fatal why) {
+  malloc_zone_t *z = owner_of(p);
+  if (!z) gcl_fatal(why, p, NULL);
+  return z;
+}
+
+static void foreign_free(void *p) {
+  malloc_zone_t *z = owner_or_fatal(p, GCL_FATAL_INVALID_FREE);
+  z->free(z, p);
+}
+
+static void *foreign_realloc(void *p, size_t size) {
+  malloc_zone_t *z = owner_or_fatal(p, GCL_FATAL_INVALID_REALLOC);
+  return z->realloc(z, p, size);
+}
+
+static size_t foreign_usable_size(void *p) {
+  malloc_zone_t *z = owner_of(p);
+  return z ? z->size(z, p) : 0;
+}
+
+static const gcl_foreign_t foreign = {foreign_free, foreign_realloc, foreign_usable_size};
+
+/* ---- the zone ------------------------------------------------------------------ */
+
+/* libmalloc asks every zone in turn, for any bit pattern (setenv, the ObjC
+ * runtime, tagged values: mimalloc #638), so this must be O(1) and say 0 for
+ * anything that is not a live block of ours, freed blocks included. */
+static size_t zone_size(malloc_zone_t *zone, const void *p) {
+  (void)zone;
+  if (!gcl_region_contains(p)) return 0; /* also before init: the region is empty */
+  return gcl_heap_block_size(p, GCL_FATAL_NONE);
+}
+
+static void *zone_malloc(malloc_zone_t *zone, size_t size) {
+  (void)zone;
+  return gcl_malloc(size);
+}
+
+static void *zone_calloc(malloc_zone_t *zone, size_t n, size_t size) {
+  (void)zone;
+  return gcl_calloc(n, size);
+}
+
+static void *zone_valloc(malloc_zone_t *zone, size_t size) {
+  (void)zone;
+  return gcl_valloc(size);
+}
+
+static void zone_free(malloc_zone_t *zone, void *p) {
+  (void)zone;
+  gcl_free_inline(p, &foreign);
+}
+
+/* realloc() itself never passes 0 (libmalloc mallocs a minimum block and
+ * frees p), but malloc_zone_realloc does; Darwin's answer is a minimum-size
+ * block, not glibc's NULL. */
+static void *zone_realloc(malloc_zone_t *zone, void *p, size_t size) {
+  (void)zone;
+  return gcl_realloc(p, size ? size : 1, &foreign);
+}
+
+/* malloc_destroy_zone has already unregistered us. Our blocks outlive the
+ * zone (the region is never unmapped and they may still be in use), so stay
+ * registered to keep claiming them; only the default role is lost. */
+static void zone_destroy(malloc_zone_t *zone) {
+  vm_address_t *zones;
+  unsigned n;
+  if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS) return;
+  for (unsigned i = 0; i < n; i++)
+    if ((malloc_zone_t *)zones[i] == zone) return; /* destroy called directly: still registered */
+  malloc_zone_register(zone);
+}
+
+static unsigned zone_batch_malloc(malloc_zone_t *zone, size_t size, void **results, unsigned n) {
+  (void)zone;
+  unsigned i = 0;
+  while (i < n && (results[i] = gcl_malloc(size)) != NULL) i++;
+  return i;
+}
+
+static void zone_batch_free(malloc_zone_t *zone, void **ptrs, unsigned n) {
+  (void)zone;
+  for (unsigned i = 0; i < n; i++) gcl_free_inline(ptrs[i], &foreign);
+}
+
+/* libmalloc has checked the alignment (a power of two, at least a pointer)
+ * before it calls a zone; a direct caller gets memalign's rounding. */
+static void *zone_memalign(malloc_zone_t *zone, size_t align, size_t size) {
+  (void)zone;
+  return gcl_memalign(align, size);
+}
+
+/* Since macOS 12 every free() of a slot-0 block arrives here (§1.4). */
+static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size) {
+  (void)zone;
+  (void)size;
+  gcl_free_inline(p, &foreign);
+}
+
+/* Memory pressure (malloc_memory_event_handler) and
+ * malloc_zone_pressure_relief: everything free goes back at once, whatever
+ * the goal; the figure returned is what was returned to the OS. */
+static size_t zone_pressure_relief(malloc_zone_t *zone, size_t goal) {
+  (void)zone;
+  (void)goal;
+  return gcl_ready() ? gcl_heap_collect() : 0;
+}
+
+/* May say yes for a pointer that is not a live block (a freed block, slack
+ * at the end of a slab); must never say no for one that is. */
+static boolean_t zone_claimed_address(malloc_zone_t *zone, void *p) {
+  (void)zone;
+  if (!gcl_ready()) return 0;
+  uintptr_t off = (uintptr_t)p - gcl_hot.base;
+  if (off >= gcl_load_acquire(&gcl_hot.top)) return 0;
+  return gcl_hot.map[off >> GCL_SLOT_SHIFT]->kind != GCL_SPAN_FREE;
+}
+
+/* ---- reading the allocator through a memory_reader_t ---------------------------
+ * The enumerator, print_task and task_statistics may run in another process
+ * (a heap tool that loaded this image) against a task whose memory only the
+ * reader can reach, so they touch none of this process's allocator state:
+ * everything comes from the zone address through the reader, and is copied
+ * out before the next read (a reader's buffer lives until its next call).
+ * All state is on the stack (about 24 KiB), so walks may run concurrently,
+ * and in a fork child, without a lock. */
+
+#define WALK_MAP_CHUNK 256                /* map entries per read */
+#define WALK_WINDOW ((size_t)16 << 10)    /* bytes of a slab per read */
+#define WALK_RANGES 64                    /* ranges per recorder call */
+
+typedef struct walk {
+  task_t task;
+  memory_reader_t *reader;
+  zone_anchor_t anchor;
+  gcl_region_t region;
+  gcl_hot_t hot;
+  /* recording */
+  unsigned mask;
+  void *ctx;
+  vm_range_recorder_t *recorder;
+  unsigned type;
+  unsigned nranges;
+  vm_range_t ranges[WALK_RANGES];
+  /* totals */
+  size_t blocks, bytes, span_bytes, clean_bytes;
+  /* the map chunk in hand */
+  size_t chunk_first, chunk_end;
+  uintptr_t chunk[WALK_MAP_CHUNK];
+} walk_t;
+
+static kern_return_t self_reader(task_t task, vm_address_t address, vm_size_t size, void **out) {
+  (void)task;
+  (void)size;
+  *out = (void *)address;
+  return KERN_SUCCESS;
+}
+
+static kern_return_t walk_read(walk_t *w, uintptr_t address, size_t size, void *into) {
+  void *local;
+  kern_return_t kr = w->reader(w->task, (vm_address_t)address, (vm_size_t)size, &local);
+  if (kr != KERN_SUCCESS) return kr;
+  memcpy(into, local, size);
+  return KERN_SUCCESS;
+}
+
+static void walk_flush(walk_t *w) {
+  if (w->nranges) w->recorder(w->task, w->ctx, w->type, w->ranges, w->nranges);
+  w->nranges = 0;
+}
+
+static void walk_record(walk_t *w, unsigned type, uintptr_t address, size_t size) {
+  if (!(w->mask & type) || !w->recorder) return;
+  if (w->nranges && (w->type != type || w->nranges == WALK_RANGES)) walk_flush(w);
+  w->type = type;
+  w->ranges[w->nranges++] = (vm_range_t){(vm_address_t)address, (vm_size_t)size};
+}
+
+/* The zone's anchor, then the region and the hot line it points to. */
+static kern_return_t walk_open(walk_t *w, task_t task, vm_address_t zone_address, memory_reader_t reader) {
+  w->task = task;
+  w->reader = reader ? reader : self_reader;
+  kern_return_t kr =
+    walk_read(w, zone_address + offsetof(__typeof__(zone_page.z), anchor), sizeof w->anchor, &w->anchor);
+  if (kr != KERN_SUCCESS) return kr;
+  if (w->anchor.magic != ZONE_MAGIC || w->anchor.span_size != sizeof(gcl_span_t) ||
+      w->anchor.slot_shift != GCL_SLOT_SHIFT)
+    return KERN_FAILURE; /* not our zone, or another build of it */
+  if ((kr = walk_read(w, (uintptr_t)w->anchor.region, sizeof w->region, &w->region)) != KERN_SUCCESS) return kr;
+  return walk_read(w, (uintptr_t)w->anchor.hot, sizeof w->hot, &w->hot);
+}
+
+static kern_return_t walk_map_at(walk_t *w, size_t slot, size_t top, uintptr_t *span) {
+  if (slot < w->chunk_first || slot >= w->chunk_end) {
+    size_t n = top - slot < WALK_MAP_CHUNK ? top - slot : WALK_MAP_CHUNK;
+    kern_return_t kr = walk_read(w, (uintptr_t)w->hot.map + slot * sizeof(uintptr_t), n * sizeof(uintptr_t), w->chunk);
+    if (kr != KERN_SUCCESS) return kr;
+    w->chunk_first = slot;
+    w->chunk_end = slot + n;
+  }
+  *span = w->chunk[slot - w->chunk_first];
+  return KERN_SUCCESS;
+}
+
+/* The live blocks of a slab: those below its bump pointer whose second word
+ * is not their free tag (heap.c's invariant). Tags are read a window at a
+ * time and decided before anything is recorded, since a recorder may read. */
+static kern_return_t walk_slab(walk_t *w, const gcl_span_t *s) {
+  size_t bs = s->block_size;
+  if (bs < GCL_ALIGNMENT || bs > GCL_MEDIUM_MAX || bs % GCL_ALIGNMENT || s->bump < s->start ||
+      s->bump > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
+    return KERN_SUCCESS; /* caught mid-update: nothing to trust */
+  char window[WALK_WINDOW] __attribute__((aligned(16)));
+  uint64_t live[WALK_WINDOW / GCL_ALIGNMENT / 64];
+  size_t per = bs > WALK_WINDOW ? 1 : WALK_WINDOW / bs;
+  for (uintptr_t b = s->start; b < s->bump; b += per * bs) {
+    size_t n = (s->bump - b) / bs < per ? (s->bump - b) / bs : per;
+    memset(live, 0, sizeof live);
+    for (size_t k = 0; k < n;) {
+      /* Large classes: only the header of each block is read. */
+      size_t len = bs > WALK_WINDOW ? sizeof(gcl_block_t) : n * bs;
+      kern_return_t kr = walk_read(w, b + k * bs, len, window);
+      if (kr != KERN_SUCCESS) return kr;
+      size_t got = bs > WALK_WINDOW ? 1 : n;
+      for (size_t j = 0; j < got; j++) {
+        uintptr_t addr = b + (k + j) * bs, tag;
+        memcpy(&tag, window + (bs > WALK_WINDOW ? 0 : j * bs) + offsetof(gcl_block_t, tag), sizeof tag);
+        if (tag != gcl_free_tag_for(w->hot.cookie, addr)) live[(k + j) / 64] |= (uint64_t)1 << ((k + j) % 64);
+      }
+      k += got;
+    }
+    for (size_t k = 0; k < n; k++) {
+      if (!(live[k / 64] >> (k % 64) & 1)) continue;
+      w->blocks++;
+      w->bytes += bs;
+      walk_record(w, MALLOC_PTR_IN_USE_RANGE_TYPE, b + k * bs, bs);
+    }
+  }
+  return KERN_SUCCESS;
+}
+
+/* Every span below the arena's break, in address order. A descriptor that
+ * disagrees with the map (the target was stopped mid-update) is skipped a
+ * slot at a time, as gclzone_walk does. */
+static kern_return_t walk_arena(walk_t *w) {
+  const gcl_region_t *r = &w->region;
+  if (r->size == 0) return KERN_SUCCESS; /* the target has not initialized yet */
+  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->map.base, r->map.committed - r->map.base);
+  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->spans.base, r->spans.committed - r->spans.base);
+  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->heaps.base, r->heaps.committed - r->heaps.base);
+  size_t max = (r->arena.limit - r->arena.base) >> GCL_SLOT_SHIFT;
+  size_t top = w->hot.top >> GCL_SLOT_SHIFT;
+  if (top > max) top = max;
+  w->chunk_first = w->chunk_end = 0;
+  for (size_t i = 0; i < top;) {
+    uintptr_t at;
+    gcl_span_t s;
+    kern_return_t kr = walk_map_at(w, i, top, &at);
+    if (kr == KERN_SUCCESS) kr = walk_read(w, at, sizeof s, &s);
+    if (kr != KERN_SUCCESS) return kr;
+    if (s.start != w->hot.base + (i << GCL_SLOT_SHIFT) || s.slots == 0 || i + s.slots > top) {
+      i++;
+      continue;
+    }
+    size_t bytes = (size_t)s.slots << GCL_SLOT_SHIFT;
+    if (s.kind == GCL_SPAN_SLAB || s.kind == GCL_SPAN_LARGE) {
+      w->span_bytes += bytes;
+      walk_record(w, MALLOC_PTR_REGION_RANGE_TYPE, s.start, bytes);
+      if (s.kind == GCL_SPAN_SLAB) {
+        /* Unpublished (see slab_published): its blocks are not handed out. */
+        if ((s.heap || s.orphan) && (kr = walk_slab(w, &s)) != KERN_SUCCESS) return kr;
+      } else if (s.bump_end > s.start && s.bump_end <= s.start + bytes) {
+        w->blocks++;
+        w->bytes += s.bump_end - s.start;
+        walk_record(w, MALLOC_PTR_IN_USE_RANGE_TYPE, s.start, s.bump_end - s.start);
+      }
+    } else if (!(s.flags & GCL_SPAN_DIRTY)) {
+      w->clean_bytes += bytes;
+    }
+    i += s.slots;
+  }
+  return KERN_SUCCESS;
+}
+
+static void walk_statistics(const walk_t *w, malloc_statistics_t *stats) {
+  size_t committed = (w->hot.top >> GCL_SLOT_SHIFT << GCL_SLOT_SHIFT) - w->clean_bytes;
+  stats->blocks_in_use = (unsigned)w->blocks;
+  stats->size_in_use = w->bytes;
+  stats->max_size_in_use = committed; /* the peak lives in arena.c, not reachable here */
+  stats->size_allocated = committed;
+}
+
+/* ---- introspection -------------------------------------------------------------------- */
+
+static kern_return_t intro_enumerator(task_t task, void *ctx, unsigned type_mask, vm_address_t zone_address,
+                                      memory_reader_t reader, vm_range_recorder_t recorder) {
+  walk_t w;
+  memset(&w, 0, offsetof(walk_t, chunk));
+  w.mask = type_mask;
+  w.ctx = ctx;
+  w.recorder = recorder;
+  kern_return_t kr = walk_open(&w, task, zone_address, reader);
+  if (kr == KERN_SUCCESS) kr = walk_arena(&w);
+  if (kr == KERN_SUCCESS) walk_flush(&w);
+  return kr;
+}
+
+static void intro_task_statistics(task_t task, vm_address_t zone_address, memory_reader_t reader,
+                                  malloc_statistics_t *stats) {
+  walk_t w;
+  memset(&w, 0, offsetof(walk_t, chunk));
+  memset(stats, 0, sizeof *stats);
+  if (walk_open(&w, task, zone_address, reader) == KERN_SUCCESS && walk_arena(&w) == KERN_SUCCESS)
+    walk_statistics(&w, stats);
+}
+
+static void intro_print_task(task_t task, unsigned level, vm_address_t zone_address, memory_reader_t reader,
+                             print_task_printer_t printer) {
+  malloc_statistics_t st;
+  intro_task_statistics(task, zone_address, reader, &st);
+  printer("gclzone zone %p: %u blocks in use, %llu bytes; %llu bytes committed\n", (void *)zone_address,
+          st.blocks_in_use, (unsigned long long)st.size_in_use, (unsigned long long)st.size_allocated);
+  if (level >= MALLOC_VERBOSE_PRINT_LEVEL) {
+    walk_t w;
+    memset(&w, 0, offsetof(walk_t, chunk));
+    if (walk_open(&w, task, zone_address, reader) == KERN_SUCCESS)
+      printer("gclzone region %p-%p: host heap %p, arena %p-%p, break %p\n", (void *)w.region.base,
+              (void *)(w.region.base + w.region.size), (void *)w.region.heap.base, (void *)w.region.arena.base,
+              (void *)w.region.arena.limit, (void *)(w.hot.base + w.hot.top));
+  }
+}
+
+/* What malloc(size) really hands out: the size class, or whole pages. */
+static size_t intro_good_size(malloc_zone_t *zone, size_t size) {
+  (void)zone;
+  if (size <= GCL_MEDIUM_MAX) return gcl_class_size(gcl_class_of(size));
+  size_t page = gcl_prim_page_size();
+  return size > SIZE_MAX - page ? size : (size + page - 1) & ~(page - 1);
+}
+
+/* A slab's fields are filled in by its thread after the arena hands the
+ * span out, and published by the release store of s->heap (heap.c
+ * slab_new); orphans have heap NULL but are complete. Anything else with
+ * heap NULL is still being built, or was caught so by a fork. */
+static bool slab_published(const gcl_span_t *s) {
+  return __atomic_load_n(&s->heap, __ATOMIC_ACQUIRE) != NULL || s->orphan;
+}
+
+/* The allocator's structural invariants (arena.c, heap.c, hostheap.c),
+ * under their locks. What the owning thread changes without a lock is not
+ * followed (free lists) or not compared (counters). A large block's size is
+ * set by its thread after the span is taken or resized (heap.c
+ * gcl_heap_large_set_size, outside the arena lock), so it has no invariant
+ * that holds under the lock and is not checked. */
+static const char *arena_broken(uintptr_t *where) {
+  const gcl_region_t *r = &gcl_region;
+  size_t top = gcl_load_relaxed(&gcl_hot.top), slots = top >> GCL_SLOT_SHIFT;
+  *where = gcl_hot.base;
+  if (gcl_hot.base != r->arena.base) return "the arena base is not the region's";
+  if (top & (GCL_SLOT_SIZE - 1) || top > r->arena.limit - r->arena.base) return "the arena break is out of range";
+  if (gcl_hot.base + top > r->arena.committed) return "the arena break is above its committed end";
+  if ((uintptr_t)(gcl_hot.map + slots) > r->map.committed) return "the slot map is not committed up to the break";
+  for (size_t i = 0; i < slots;) {
+    gcl_span_t *s = gcl_hot.map[i];
+    uintptr_t d = (uintptr_t)s;
+    *where = gcl_hot.base + (i << GCL_SLOT_SHIFT);
+    if (d < r->spans.base || d >= r->spans.committed || (d - r->spans.base) % sizeof(gcl_span_t))
+      return "a slot maps to no span descriptor";
+    if (s->start != *where || s->slots == 0 || i + s->slots > slots) return "a span disagrees with the slot map";
+    for (size_t j = 1; j < s->slots; j++)
+      if (gcl_hot.map[i + j] != s) return "a span's slots map to another span";
+    uintptr_t end = s->start + ((size_t)s->slots << GCL_SLOT_SHIFT);
+    if (s->kind == GCL_SPAN_SLAB && slab_published(s)) {
+      size_t bs = s->block_size, bump = gcl_load_relaxed(&s->bump);
+      if (s->klass == 0 || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass) ||
+          s->divmagic != UINT64_MAX / bs + 1)
+        return "a slab's size class is inconsistent";
+      if (bump < s->start || bump > s->bump_end || s->bump_end > end || (bump - s->start) % bs ||
+          (s->bump_end - s->start) % bs)
+        return "a slab's bump pointer is out of range";
+    } else if (s->kind == GCL_SPAN_SLAB || s->kind == GCL_SPAN_LARGE) {
+      /* being built, or a large block: the map checks above are all */
+    } else if (s->kind == GCL_SPAN_FREE) {
+      if (s->flags & ~(GCL_SPAN_ZERO | GCL_SPAN_DIRTY | GCL_SPAN_WAS_LARGE)) return "a free span has unknown flags";
+    } else {
+      return "a span has an unknown kind";
+    }
+    i += s->slots;
+  }
+  return NULL;
+}
+
+static boolean_t intro_check(malloc_zone_t *zone) {
+  (void)zone;
+  if (!gcl_ready()) return 1;
+  uintptr_t where = 0;
+  gcl_lock(&gcl_arena_lock);
+  const char *why = arena_broken(&where);
+  gcl_unlock(&gcl_arena_lock);
+  if (!why) {
+    gcl_lock(&gcl_hostheap_lock);
+    uintptr_t brk = gcl_hostheap_break();
+    const gcl_part_t *h = &gcl_region.heap;
+    if (brk < h->base || brk > h->committed || h->committed > h->limit) why = "the host heap break is out of range";
+    where = brk;
+    gcl_unlock(&gcl_hostheap_lock);
+  }
+  if (why) gcl_log_printf(2, "gclzone: check failed at %p: %s\n", (void *)where, why);
+  return why == NULL;
+}
+
+static void intro_print(malloc_zone_t *zone, boolean_t verbose) {
+  (void)zone;
+  gcl_stats_report(2);
+  if (verbose) gclzone_print_map(2);
+}
+
+/* We keep no per-address history, so log() says what the address is now.
+ * 0 asks for nothing; -1 (all activity) gets the statistics. */
+static void intro_log(malloc_zone_t *zone, void *address) {
+  (void)zone;
+  if (!address) return;
+  if (address == (void *)-1) {
+    gcl_stats_report(2);
+    return;
+  }
+  size_t n = zone_size(ZONE, address);
+  const char *what = n                                      ? "a live block"
+                     : !gcl_region_contains(address)        ? "not in the gclzone region"
+                     : (uintptr_t)address < gcl_region.heap.limit ? "in the host heap"
+                                                            : "in the region but not a live block";
+  gcl_log_printf(2, "gclzone: %p is %s (%zu bytes)\n", address, what, n);
+}
+
+/* Fork (§2.8): libSystem's prepare handler calls force_lock on every zone,
+ * the parent force_unlock, the child reinit_lock (force_unlock below
+ * version 9). The core's handlers take every lock except one this thread
+ * already holds (fork from a signal handler that interrupted malloc), and
+ * the child re-initializes them rather than unlock what its parent locked
+ * (jemalloc d9f7b2a4: macOS 10.12 "cannot tolerate" that). */
+static pid_t fork_pid;
+
+static void intro_force_lock(malloc_zone_t *zone) {
+  (void)zone;
+  fork_pid = getpid();
+  gcl_process_fork_prepare();
+}
+
+static void intro_force_unlock(malloc_zone_t *zone) {
+  (void)zone;
+  if (getpid() == fork_pid) gcl_process_fork_parent();
+  else gcl_process_fork_child();
+}
+
+static void intro_reinit_lock(malloc_zone_t *zone) {
+  (void)zone;
+  gcl_process_fork_child();
+}
+
+static void intro_statistics(malloc_zone_t *zone, malloc_statistics_t *stats) {
+  (void)zone;
+  gclzone_stats_t st;
+  gclzone_stats(&st);
+  stats->blocks_in_use = (unsigned)st.in_use_blocks;
+  stats->size_in_use = st.in_use_bytes;
+  stats->max_size_in_use = st.committed_peak;
+  stats->size_allocated = st.committed_bytes;
+}
+
+/* For debuggers (malloc_gdb_po_unsafe): may malloc run on this thread now? */
+static boolean_t intro_zone_locked(malloc_zone_t *zone) {
+  (void)zone;
+  gcl_lock_t *const locks[] = {&gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock, &gcl_hostheap_lock};
+  for (size_t i = 0; i < sizeof locks / sizeof locks[0]; i++) {
+    if (!gcl_trylock(locks[i])) return 1;
+    gcl_unlock(locks[i]);
+  }
+  return 0;
+}
+
+/* ---- installation -----------------------------------------------------------------
+ * Slot 0 is what malloc() and the virtual default zone use. libmalloc only
+ * appends, and unregistering moves the last zone into the hole (§2.3, §2.4),
+ * so: register (we are last), then unregister and re-register whatever is in
+ * slot 0 until we are there. This must happen before other threads exist:
+ * libmalloc scans its first zones without a lock (§2.4), which a
+ * constructor guarantees both when the dylib is inserted and when a runtime
+ * links it. */
+
+static malloc_zone_t *slot0(void) {
+  vm_address_t *zones; /* never malloc_default_zone(): the virtual zone since 10.12 */
+  unsigned n;
+  if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS || n == 0) return NULL;
+  return (malloc_zone_t *)zones[0];
+}
+
+void gcl_zone_install(void) {
+  static int state; /* 0 not yet, 1 installing, 2 done */
+  int expected = 0;
+  if (!__atomic_compare_exchange_n(&state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+  /* libmalloc drives fork through the zone; atfork handlers would take the
+   * locks a second time. Before init, which registers them. */
+  gcl_process_use_atfork = false;
+  gcl_process_ensure();
+  /* The purgeable zone first, while slot 0 is still libmalloc's: up to
+   * libmalloc-283 (10.15) its helper is found by zone name and must be a
+   * scalable zone (§2.5). */
+  malloc_zone_t *purgeable = malloc_default_purgeable_zone();
+  /* A name malloc_set_zone_name can free (it free()s the old one). */
+  char *name = gcl_malloc(sizeof "gclzone");
+  if (name) {
+    memcpy(name, "gclzone", sizeof "gclzone");
+    ZONE->zone_name = name;
+  }
+  malloc_zone_register(ZONE);
+  system_zone = slot0();
+  for (unsigned tries = 0; tries < 64; tries++) {
+    malloc_zone_t *z = slot0();
+    if (!z || z == ZONE) break;
+    malloc_zone_unregister(z);
+    malloc_zone_register(z);
+  }
+  /* Behind the default zone again: on 10.6 a purgeable zone in front of it
+   * claimed the default zone's blocks (jemalloc's comment). */
+  if (purgeable && purgeable != ZONE) {
+    malloc_zone_unregister(purgeable);
+    malloc_zone_register(purgeable);
+  }
+  if (slot0() != ZONE)
+    gcl_log_printf(2, "gclzone: warning: could not make the gclzone zone the default (slot 0 is %p)\n",
+                   (void *)slot0());
+  __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+}
+
+/* Before main and before other threads; a runtime linking the dylib gets
+ * the same: dyld runs our initializer before those of the images that
+ * depend on us. */
+__attribute__((constructor)) static void zone_darwin_init(void) {
+  gcl_zone_install();
+}
+
+/* ---- sbrk and brk -------------------------------------------------------------------
+ * Darwin's signatures (Libc unistd.h): sbrk takes an int, brk returns the new
+ * break or (void *)-1. The argument must be read as an int: on arm64 the
+ * upper half of its register is undefined. Our own calls to sbrk/brk reach
+ * libSystem's: dyld applies a dylib's tuples to every image but itself. */
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* the SDK deprecates both */
+static void *system_sbrk(int incr) {
+  return sbrk(incr);
+}
+
+static void *system_brk(const void *addr) {
+#if defined(GCL_ZONE_MODEL)
+  return brk((void *)addr) == 0 ? (void *)addr : (void *)-1; /* glibc's brk returns int */
+#else
+  return brk(addr);
+#endif
+}
+#pragma GCC diagnostic pop
+
+void *gcl_zone_sbrk(int incr) {
+  gcl_zone_install(); /* a runtime may call sbrk from an initializer that runs before ours */
+  if (!gcl_opt.sbrk) return system_sbrk(incr);
+  return gcl_hostheap_sbrk((intptr_t)incr);
+}
+
+void *gcl_zone_brk(const void *addr) {
+  gcl_zone_install();
+  if (!gcl_opt.sbrk) return system_brk(addr);
+  return gcl_hostheap_brk((void *)addr) == 0 ? (void *)addr : (void *)-1;
+}
+
+#if !defined(GCL_ZONE_MODEL)
+/* The program's sbrk and brk are ours (core: internal.h). Darwin has no
+ * kernel break (gcl_prim_program_break is 0), so the OS still chooses the
+ * region's place unless GCLZONE_BASE says otherwise. */
+const bool gcl_front_sbrk_defined = true;
+
+/* dyld's interposing tuples (§5): {replacement, replacee}; the replacee is a
+ * bind to libSystem's symbol. Honoured for dylibs loaded at launch. */
+static const struct {
+  const void *replacement;
+  const void *replacee;
+} interposers[] __attribute__((used, section("__DATA,__interpose,interposing"))) = {
+  {(const void *)gcl_zone_sbrk, (const void *)sbrk},
+  {(const void *)gcl_zone_brk, (const void *)brk},
+};
+#endif
