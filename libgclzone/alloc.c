@@ -50,10 +50,12 @@ void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   }
   if (size > PTRDIFF_MAX) return enomem();
   if (old > GCL_MEDIUM_MAX && size > GCL_MEDIUM_MAX) {
-    /* Large: resize the span in place when its slots or neighbour allow. */
+    /* Large: stay in place while the span's slots hold the new size (and it
+     * does not shrink below half of them), else resize the span when its
+     * neighbour allows. */
     gcl_span_t *s = gcl_arena_span_of(p);
     size_t slots = (size + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
-    if (slots == s->slots || gcl_arena_resize(s, slots)) {
+    if ((slots <= s->slots && slots * 2 > s->slots) || gcl_arena_resize(s, slots)) {
       gcl_heap_large_set_size(s, size);
       if (gcl_unlikely(gcl_debug)) gcl_debug_resize(p, old, gcl_heap_block_size(p, GCL_FATAL_NONE));
       return p;

@@ -97,9 +97,17 @@ static void set_current(gcl_heap_t *h, unsigned c) {
 
 /* ---- slabs ---------------------------------------------------------------------- */
 
+/* A slab holds GCL_SLAB_MIN_BLOCKS blocks, but spans at most
+ * GCL_SLAB_MAX_SLOTS slots unless one block needs more: one live block
+ * keeps its whole slab, and every block of it that was ever touched stays
+ * resident (a buffer grown by realloc leaves one behind in each class it
+ * passes through). */
 static size_t class_slots(unsigned c) {
-  size_t n = (gcl_class_size(c) * GCL_SLAB_MIN_BLOCKS + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
-  return n ? n : 1;
+  size_t bs = gcl_class_size(c);
+  size_t n = (bs * GCL_SLAB_MIN_BLOCKS + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
+  size_t one = (bs + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
+  if (n > GCL_SLAB_MAX_SLOTS) n = GCL_SLAB_MAX_SLOTS;
+  return n > one ? n : one;
 }
 
 static gcl_span_t *slab_new(gcl_heap_t *h, unsigned c) {
