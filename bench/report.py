@@ -183,43 +183,12 @@ def markdown(res, instr, machine):
     L.append("")
     L.append("## Time")
     L.append("")
-    L.append("| workload | " + " | ".join(A) + " |")
-    L.append("|---|" + "---:|" * len(A))
-    for w in res.workloads:
-        row = []
-        for a in A:
-            c = res.cell(w, a)
-            if not c.runs:
-                row.append("")
-            elif not c.valid:
-                row.append("**%s**" % c.status)
-            else:
-                s = "%s ×%s" % (fmt_time(c.time), fmt_ratio(res.ratio(w, a, "time")))
-                if c.spread > 0.05:
-                    s += " ±%d%%" % round(100 * c.spread)
-                row.append(s)
-        L.append("| %s | %s |" % (w, " | ".join(row)))
-    geo_rows(L, res, "time")
-    L.append("")
+    measure_table(L, res, A, "time", time_cell)
     L.append("## Peak RSS")
     L.append("")
     L.append("Median over the runs of each run's peak resident set size (wait4's ru_maxrss).")
     L.append("")
-    L.append("| workload | " + " | ".join(A) + " |")
-    L.append("|---|" + "---:|" * len(A))
-    for w in res.workloads:
-        row = []
-        for a in A:
-            c = res.cell(w, a)
-            if not c.runs:
-                row.append("")
-            elif not c.valid:
-                row.append("**%s**" % c.status)
-            else:
-                row.append("%s ×%s" % (fmt_mib(c.rss_kib), fmt_ratio(res.ratio(w, a, "rss"))))
-        L.append("| %s | %s |" % (w, " | ".join(row)))
-    geo_rows(L, res, "rss")
-    L.append("")
+    measure_table(L, res, A, "rss", lambda res, w, a, c: "%s ×%s" % (fmt_mib(c.rss_kib), fmt_ratio(res.ratio(w, a, "rss"))))
     left_out = [w for w in res.workloads if w not in res.common()]
     if left_out:
         L.append("Left out of the geometric means (some allocator failed there, see the cells): %s."
@@ -235,6 +204,32 @@ def markdown(res, instr, machine):
     notes(L, res)
     targets(L, res, instr)
     return "\n".join(L) + "\n"
+
+
+def time_cell(res, w, a, c):
+    s = "%s ×%s" % (fmt_time(c.time), fmt_ratio(res.ratio(w, a, "time")))
+    if c.spread > 0.05:
+        s += " ±%d%%" % round(100 * c.spread)
+    return s
+
+
+def measure_table(L, res, A, what, cell):
+    """One row per workload, one column per allocator; a failed run shows its status."""
+    L.append("| workload | " + " | ".join(A) + " |")
+    L.append("|---|" + "---:|" * len(A))
+    for w in res.workloads:
+        row = []
+        for a in A:
+            c = res.cell(w, a)
+            if not c.runs:
+                row.append("")
+            elif not c.valid:
+                row.append("**%s**" % c.status)
+            else:
+                row.append(cell(res, w, a, c))
+        L.append("| %s | %s |" % (w, " | ".join(row)))
+    geo_rows(L, res, what)
+    L.append("")
 
 
 def geo_rows(L, res, what):

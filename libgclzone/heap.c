@@ -152,20 +152,29 @@ static void slab_extend(gcl_span_t *s) {
   gcl_store_relaxed(&s->bump, s->bump + n * bs);
 }
 
+/* The last block of a slab's free list b (its links checked), and how many
+ * blocks the list holds. The tail is left open (valgrind) for the caller to
+ * link and close. */
+static gcl_block_t *list_tail(const gcl_span_t *s, gcl_block_t *b, uint32_t *count) {
+  uint32_t n = 1;
+  for (;;) {
+    GCL_FREE_OPEN(b);
+    gcl_block_t *next = gcl_link_get(b);
+    if (!next) break;
+    if (!gcl_link_ok(s, next)) gcl_heap_bad_link(b);
+    GCL_FREE_CLOSE(b);
+    b = next, n++;
+  }
+  *count = n;
+  return b;
+}
+
 /* Move local_free and the cross-thread frees onto `free` (owner only). */
 static void slab_collect(gcl_span_t *s) {
+  uint32_t n;
   if (gcl_load_relaxed(&s->xfree)) {
     gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->xfree, 0, __ATOMIC_ACQUIRE);
-    uint32_t n = 1;
-    gcl_block_t *tail = x, *next;
-    for (;;) {
-      GCL_FREE_OPEN(tail);
-      next = gcl_link_get(tail);
-      if (!next) break;
-      if (!gcl_link_ok(s, next)) gcl_heap_bad_link(tail);
-      GCL_FREE_CLOSE(tail);
-      tail = next, n++;
-    }
+    gcl_block_t *tail = list_tail(s, x, &n);
     __atomic_fetch_sub(&s->xcount, n, __ATOMIC_RELAXED);
     s->used -= n;
     gcl_link_set(tail, s->local_free);
@@ -176,15 +185,7 @@ static void slab_collect(gcl_span_t *s) {
     gcl_block_t *l = s->local_free;
     s->local_free = NULL;
     if (s->free) {
-      gcl_block_t *tail = l, *next;
-      for (;;) {
-        GCL_FREE_OPEN(tail);
-        next = gcl_link_get(tail);
-        if (!next) break;
-        if (!gcl_link_ok(s, next)) gcl_heap_bad_link(tail);
-        GCL_FREE_CLOSE(tail);
-        tail = next;
-      }
+      gcl_block_t *tail = list_tail(s, l, &n);
       gcl_link_set(tail, s->free);
       GCL_FREE_CLOSE(tail);
     }
