@@ -9,7 +9,8 @@
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
-# free-list links; WERROR=0 drops -Werror.
+# free-list links; CHECKS=0 drops the free fast path's misuse checks (to
+# measure them: bench/); WERROR=0 drops -Werror.
 
 CC ?= cc
 ifeq ($(origin CC),default)
@@ -35,7 +36,8 @@ else
 OPT := -O2 -g
 endif
 SECURE ?= 0
-OPT += -DGCL_SECURE=$(SECURE)
+CHECKS ?= 1
+OPT += -DGCL_SECURE=$(SECURE) -DGCL_CHECKS=$(CHECKS)
 
 # The library: hidden by default, no builtin assumptions about the malloc
 # family (we define it), position independent for the shared object.
@@ -167,7 +169,11 @@ demo: all $(BUILD)/examples/minilisp
 	$(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
 
 # ---- bench ----------------------------------------------------------------------
-bench: all
+# The CHECKS=0 and SECURE=1 variants run beside the default build.
+$(BUILD)-nochecks/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
+	$(MAKE) --no-print-directory BUILD=$(BUILD)-nochecks CHECKS=0 $@
+
+bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 
 # ---- install --------------------------------------------------------------------
@@ -182,7 +188,7 @@ install: all
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-secure
+	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks
 
 include mk/darwin.mk
 

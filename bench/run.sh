@@ -1,8 +1,9 @@
 #!/bin/sh
 # run.sh: the whole benchmark suite, called by bench/Makefile (`make bench`).
-#   1. the allocators: the system malloc, libgclzone, and each peer that is
-#      installed; each must really serve malloc and free under LD_PRELOAD
-#      (whoami), or the run stops;
+#   1. the allocators: the system malloc, libgclzone (and its CHECKS=0 and
+#      SECURE=1 variants when built), and each peer that is installed; each
+#      must really serve malloc and free under LD_PRELOAD (whoami), or the
+#      run stops;
 #   2. the runner: every workload of suite.txt under every allocator,
 #      interleaved, REPS times (raw.tsv, log/);
 #   3. instructions per malloc/free pair under callgrind (instr.sh);
@@ -19,6 +20,11 @@ fail() { echo "run.sh: $*" >&2; exit 1; }
 allocs="system="
 [ -r "$BUILD/libgclzone.so" ] || fail "no $BUILD/libgclzone.so (run make first)"
 allocs="$allocs gclzone=$BUILD/libgclzone.so"
+# Its build variants, to show what the fast path's misuse checks cost
+# (CHECKS=0) and what the keyed free-list links add (SECURE=1).
+for v in nochecks secure; do
+  [ ! -r "$BUILD-$v/libgclzone.so" ] || allocs="$allocs gclzone-$v=$BUILD-$v/libgclzone.so"
+done
 missing=""
 for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
   name=${peer%%:*}

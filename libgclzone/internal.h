@@ -38,6 +38,15 @@
 #define GCL_SECURE 0
 #endif
 
+/* GCL_CHECKS (make CHECKS=0 clears it): the free fast path's O(1) misuse
+ * checks (never handed out, not a block start, double free). Without them a
+ * free of a bad pointer into the caller's own slab goes undetected (the
+ * generic paths still check everything). For measuring what the checks
+ * cost (bench/), and for programs that trade that detection for speed. */
+#ifndef GCL_CHECKS
+#define GCL_CHECKS 1
+#endif
+
 /* GCL_DEBUG: 0 release, 1 cheap asserts, 2 internal asserts, 3 validators. */
 #ifndef GCL_DEBUG
 #define GCL_DEBUG 0
@@ -404,10 +413,10 @@ static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
   if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
     gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
-    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() && (uintptr_t)p < s->bump &&
-                   gcl_span_is_block_start(s, (uintptr_t)p))) {
+    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() &&
+                   (!GCL_CHECKS || ((uintptr_t)p < s->bump && gcl_span_is_block_start(s, (uintptr_t)p))))) {
       uintptr_t tag = gcl_block_free_tag(b);
-      if (gcl_likely(b->tag != tag)) {
+      if (gcl_likely(!GCL_CHECKS || b->tag != tag)) {
         gcl_link_set(b, s->local_free);
         b->tag = tag;
         s->local_free = b;
