@@ -431,50 +431,74 @@ void gcl_arena_stats(gcl_arena_stats_t *out) {
   gcl_unlock(&gcl_arena_lock);
 }
 
-/* ---- validation (GCLZONE_CHECK) ------------------------------------------------- */
+/* ---- validation (GCLZONE_CHECK, the zone's check) --------------------------------- */
 
-static void corrupt(uintptr_t at, const char *what) {
-  gcl_unlock(&gcl_arena_lock);
-  gcl_fatal(GCL_FATAL_CORRUPT, (void *)at, what);
-}
-
-/* The spans tile [base, top) and the map agrees; every free span sits in
- * the right bin of the right set, no two free neighbours of one kind are
- * left unmerged, and the sets' byte counts add up. */
-void gcl_arena_validate(void) {
-  gcl_lock(&gcl_arena_lock);
-  size_t free_bytes[2] = {0, 0};
-  gcl_span_t *prev = NULL;
+/* Under gcl_arena_lock: what is broken, naming the address in *where, or
+ * NULL. The break is in range and committed, and so is the map up to it;
+ * the spans tile [base, top), each slot maps to a descriptor that agrees;
+ * a published slab's fields hold (gcl_heap_slab_broken); every free span sits
+ * in the right bin of the right set, no two free neighbours of one kind
+ * are left unmerged, and the sets' byte counts add up. What owning threads
+ * change without the lock is not followed (free lists) or not compared
+ * (counters). A large block's size is narrowed by its thread after the
+ * span is taken or resized (gcl_heap_large_set_size), so only its place
+ * in the map is checked. */
+const char *gcl_arena_broken(uintptr_t *where) {
+  const gcl_region_t *r = &gcl_region;
+  size_t top = gcl_load_relaxed(&gcl_hot.top), free_bytes[2] = {0, 0};
+  const gcl_span_t *prev = NULL;
+  *where = gcl_hot.base;
+  if (gcl_hot.base != r->arena.base) return "the arena base is not the region's";
+  if (top != A.top << GCL_SLOT_SHIFT || top > r->arena.limit - r->arena.base) return "the arena break is out of range";
+  if (gcl_hot.base + top > r->arena.committed) return "the arena break is above its committed end";
+  if ((uintptr_t)(gcl_hot.map + A.top) > r->map.committed) return "the slot map is not committed up to the break";
   for (size_t i = 0; i < A.top;) {
-    gcl_span_t *s = gcl_hot.map[i];
-    if (!s || s->start != addr_of(i) || s->slots == 0 || i + s->slots > A.top)
-      corrupt(addr_of(i), "the slot map and the spans disagree");
+    const gcl_span_t *s = gcl_hot.map[i];
+    uintptr_t d = (uintptr_t)s;
+    *where = addr_of(i);
+    if (d < r->spans.base || d >= r->spans.committed || (d - r->spans.base) % sizeof *s)
+      return "a slot maps to no span descriptor";
+    if (s->start != *where || s->slots == 0 || i + s->slots > A.top) return "a span disagrees with the slot map";
     for (size_t j = 1; j < s->slots; j++)
-      if (gcl_hot.map[i + j] != s) corrupt(addr_of(i + j), "the slot map and the spans disagree");
+      if (gcl_hot.map[i + j] != s) return *where = addr_of(i + j), "a span's slots map to another span";
     if (s->kind == GCL_SPAN_FREE) {
-      unsigned k = s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN;
-      free_bytes[k] += (size_t)s->slots << GCL_SLOT_SHIFT;
+      if (s->flags & ~(GCL_SPAN_ZERO | GCL_SPAN_DIRTY | GCL_SPAN_WAS_LARGE)) return "a free span has unknown flags";
       if (prev && prev->kind == GCL_SPAN_FREE && (prev->flags & GCL_SPAN_DIRTY) == (s->flags & GCL_SPAN_DIRTY))
-        corrupt(s->start, "two free neighbours were not merged");
-    } else if (s->kind != GCL_SPAN_SLAB && s->kind != GCL_SPAN_LARGE) {
-      corrupt(s->start, "a span has no valid kind");
+        return "two free neighbours were not merged";
+      free_bytes[s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN] += (size_t)s->slots << GCL_SLOT_SHIFT;
+    } else if (s->kind == GCL_SPAN_SLAB) {
+      const char *why = gcl_slab_published(s) ? gcl_heap_slab_broken(s) : NULL;
+      if (why) return why;
+    } else if (s->kind != GCL_SPAN_LARGE) {
+      return "a span has an unknown kind";
     }
     prev = s;
     i += s->slots;
   }
+  *where = gcl_hot.base;
   for (int k = DIRTY; k <= CLEAN; k++) {
     size_t bytes = 0;
     for (unsigned b = 0; b < NBINS; b++) {
       bool listed = (A.set[k].bits[b / 64] >> (b % 64)) & 1;
-      if (listed != (A.set[k].bin[b] != NULL)) corrupt(gcl_hot.base, "a free bin's bit is wrong");
-      for (gcl_span_t *s = A.set[k].bin[b]; s; s = s->next) {
+      if (listed != (A.set[k].bin[b] != NULL)) return "a free bin's bit is wrong";
+      for (const gcl_span_t *s = A.set[k].bin[b]; s; s = s->next) {
+        *where = s->start;
         if (s->kind != GCL_SPAN_FREE || bin_of(s->slots) != b || (s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN) != k)
-          corrupt(s->start, "a free bin holds a wrong span");
-        if (s->next && s->next->prev != s) corrupt(s->start, "a free bin's list is broken");
+          return "a free bin holds a wrong span";
+        if (s->next && s->next->prev != s) return "a free bin's list is broken";
         bytes += (size_t)s->slots << GCL_SLOT_SHIFT;
       }
     }
-    if (bytes != A.set[k].bytes || bytes != free_bytes[k]) corrupt(gcl_hot.base, "free span bytes do not add up");
+    *where = gcl_hot.base;
+    if (bytes != A.set[k].bytes || bytes != free_bytes[k]) return "free span bytes do not add up";
   }
+  return NULL;
+}
+
+void gcl_arena_validate(void) {
+  uintptr_t where;
+  gcl_lock(&gcl_arena_lock);
+  const char *why = gcl_arena_broken(&where);
   gcl_unlock(&gcl_arena_lock);
+  if (why) gcl_fatal(GCL_FATAL_CORRUPT, (void *)where, why);
 }

@@ -664,17 +664,28 @@ static size_t list_validate(const gcl_span_t *s, const gcl_block_t *b, size_t ca
   return n;
 }
 
+/* What is wrong with a published slab's own fields, or NULL: its size
+ * class, and a bump pointer that moves by whole blocks inside the span.
+ * The arena's validator asks this of every published slab, slab_validate
+ * of the slabs whose lists it is about to walk. */
+const char *gcl_heap_slab_broken(const gcl_span_t *s) {
+  size_t bs = s->block_size;
+  uintptr_t bump = gcl_load_relaxed(&s->bump), end = s->start + ((size_t)s->slots << GCL_SLOT_SHIFT);
+  if (!s->klass || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass) || s->divmagic != UINT64_MAX / bs + 1)
+    return "a slab's size class is inconsistent";
+  if (bump < s->start || bump > s->bump_end || s->bump_end > end || (bump - s->start) % bs ||
+      (s->bump_end - s->start) % bs)
+    return "a slab's bump pointer is out of range";
+  return NULL;
+}
+
 static void slab_validate(const gcl_span_t *s, const gcl_heap_t *owner) {
   if (s->kind != GCL_SPAN_SLAB || s->slots == 0) corrupt(s->start, "a heap lists a span that is no slab");
   if (gcl_arena_span_of((void *)s->start) != s) corrupt(s->start, "a slab is not in the slot map");
   if (gcl_load_relaxed(&s->heap) != owner) corrupt(s->start, "a slab has the wrong owner");
-  size_t bs = s->block_size;
-  if (!s->klass || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass))
-    corrupt(s->start, "a slab has a bad size class");
-  if (s->bump < s->start || s->bump > s->bump_end || (s->bump - s->start) % bs ||
-      s->bump_end > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
-    corrupt(s->start, "a slab's bump pointer is out of range");
-  size_t cap = (s->bump - s->start) / bs;
+  const char *why = gcl_heap_slab_broken(s);
+  if (why) corrupt(s->start, why);
+  size_t cap = (s->bump - s->start) / s->block_size;
   size_t n = list_validate(s, s->free, cap);
   n += list_validate(s, s->local_free, cap - n);
   /* used counts blocks handed out, including those freed by other threads

@@ -268,6 +268,7 @@ typedef struct gcl_arena_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
 } gcl_arena_stats_t;
 void gcl_arena_stats(gcl_arena_stats_t *out);
+const char *gcl_arena_broken(uintptr_t *where);
 void gcl_arena_validate(void);
 
 /* ---- heap.c ---------------------------------------------------------------------------- */
@@ -286,6 +287,7 @@ size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse);
 void gcl_heap_large_set_size(gcl_span_t *s, size_t size);
 size_t gcl_heap_count(void);
 _Noreturn void gcl_heap_bad_link(const void *holder);
+const char *gcl_heap_slab_broken(const gcl_span_t *s);
 void gcl_heap_validate(void);
 
 /* ---- alloc.c ---------------------------------------------------------------------------- */
@@ -382,6 +384,14 @@ static inline bool gcl_link_ok(const struct gcl_span *s, const gcl_block_t *next
 static inline bool gcl_span_is_block_start(const gcl_span_t *s, uintptr_t p) {
   uint64_t rel = (uint32_t)(p - s->start);
   return rel * s->divmagic < s->divmagic;
+}
+
+/* A slab's fields are filled in by its thread after the arena hands the
+ * span out, and published by the release store of s->heap (heap.c
+ * slab_new); orphans have heap NULL but are complete. Anything else with
+ * heap NULL is still being built, or was caught so by a fork. */
+static inline bool gcl_slab_published(const gcl_span_t *s) {
+  return __atomic_load_n(&s->heap, __ATOMIC_ACQUIRE) != NULL || s->orphan;
 }
 
 /* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch. */

@@ -441,8 +441,8 @@ static kern_return_t walk_arena(walk_t *w) {
       w->span_bytes += bytes;
       walk_record(w, MALLOC_PTR_REGION_RANGE_TYPE, s.start, bytes);
       if (s.kind == GCL_SPAN_SLAB) {
-        /* Unpublished (see slab_published): its blocks are not handed out. */
-        if ((s.heap || s.orphan) && (kr = walk_slab(w, &s)) != KERN_SUCCESS) return kr;
+        /* Unpublished (see gcl_slab_published): its blocks are not handed out. */
+        if (gcl_slab_published(&s) && (kr = walk_slab(w, &s)) != KERN_SUCCESS) return kr;
       } else if (s.bump_end > s.start && s.bump_end <= s.start + bytes) {
         w->blocks++;
         w->bytes += s.bump_end - s.start;
@@ -512,64 +512,15 @@ static size_t intro_good_size(malloc_zone_t *zone, size_t size) {
   return size > SIZE_MAX - page ? size : (size + page - 1) & ~(page - 1);
 }
 
-/* A slab's fields are filled in by its thread after the arena hands the
- * span out, and published by the release store of s->heap (heap.c
- * slab_new); orphans have heap NULL but are complete. Anything else with
- * heap NULL is still being built, or was caught so by a fork. */
-static bool slab_published(const gcl_span_t *s) {
-  return __atomic_load_n(&s->heap, __ATOMIC_ACQUIRE) != NULL || s->orphan;
-}
-
-/* The allocator's structural invariants (arena.c, heap.c, hostheap.c),
- * under their locks. What the owning thread changes without a lock is not
- * followed (free lists) or not compared (counters). A large block's size is
- * set by its thread after the span is taken or resized (heap.c
- * gcl_heap_large_set_size, outside the arena lock), so it has no invariant
- * that holds under the lock and is not checked. */
-static const char *arena_broken(uintptr_t *where) {
-  const gcl_region_t *r = &gcl_region;
-  size_t top = gcl_load_relaxed(&gcl_hot.top), slots = top >> GCL_SLOT_SHIFT;
-  *where = gcl_hot.base;
-  if (gcl_hot.base != r->arena.base) return "the arena base is not the region's";
-  if (top & (GCL_SLOT_SIZE - 1) || top > r->arena.limit - r->arena.base) return "the arena break is out of range";
-  if (gcl_hot.base + top > r->arena.committed) return "the arena break is above its committed end";
-  if ((uintptr_t)(gcl_hot.map + slots) > r->map.committed) return "the slot map is not committed up to the break";
-  for (size_t i = 0; i < slots;) {
-    gcl_span_t *s = gcl_hot.map[i];
-    uintptr_t d = (uintptr_t)s;
-    *where = gcl_hot.base + (i << GCL_SLOT_SHIFT);
-    if (d < r->spans.base || d >= r->spans.committed || (d - r->spans.base) % sizeof(gcl_span_t))
-      return "a slot maps to no span descriptor";
-    if (s->start != *where || s->slots == 0 || i + s->slots > slots) return "a span disagrees with the slot map";
-    for (size_t j = 1; j < s->slots; j++)
-      if (gcl_hot.map[i + j] != s) return "a span's slots map to another span";
-    uintptr_t end = s->start + ((size_t)s->slots << GCL_SLOT_SHIFT);
-    if (s->kind == GCL_SPAN_SLAB && slab_published(s)) {
-      size_t bs = s->block_size, bump = gcl_load_relaxed(&s->bump);
-      if (s->klass == 0 || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass) ||
-          s->divmagic != UINT64_MAX / bs + 1)
-        return "a slab's size class is inconsistent";
-      if (bump < s->start || bump > s->bump_end || s->bump_end > end || (bump - s->start) % bs ||
-          (s->bump_end - s->start) % bs)
-        return "a slab's bump pointer is out of range";
-    } else if (s->kind == GCL_SPAN_SLAB || s->kind == GCL_SPAN_LARGE) {
-      /* being built, or a large block: the map checks above are all */
-    } else if (s->kind == GCL_SPAN_FREE) {
-      if (s->flags & ~(GCL_SPAN_ZERO | GCL_SPAN_DIRTY | GCL_SPAN_WAS_LARGE)) return "a free span has unknown flags";
-    } else {
-      return "a span has an unknown kind";
-    }
-    i += s->slots;
-  }
-  return NULL;
-}
-
+/* The allocator's invariants under their locks: the arena's (arena.c
+ * gcl_arena_broken) and the host heap's break. A failure is printed, not
+ * fatal: the caller asked. */
 static boolean_t intro_check(malloc_zone_t *zone) {
   (void)zone;
   if (!gcl_ready()) return 1;
   uintptr_t where = 0;
   gcl_lock(&gcl_arena_lock);
-  const char *why = arena_broken(&where);
+  const char *why = gcl_arena_broken(&where);
   gcl_unlock(&gcl_arena_lock);
   if (!why) {
     gcl_lock(&gcl_hostheap_lock);
