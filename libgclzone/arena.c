@@ -348,7 +348,7 @@ void gcl_arena_give(gcl_span_t *s) {
   uint8_t was_large = s->kind == GCL_SPAN_LARGE ? GCL_SPAN_WAS_LARGE : 0;
   s->kind = GCL_SPAN_FREE;
   s->flags = GCL_SPAN_DIRTY | was_large;
-  gcl_store_relaxed(&s->fast_owner, NULL);
+  gcl_store_relaxed(&s->fast_owner, 0);
   gcl_store_relaxed(&s->heap, NULL);
   s->block_size = 0;
   note_used(-(int64_t)bytes);

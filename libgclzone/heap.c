@@ -10,11 +10,19 @@
  * Invariants:
  *  - a slab's free lists, `used` and queue links change only in its owner
  *    thread (or, for an orphan, under gcl_orphan_lock);
- *  - s->fast_owner == h exactly while slab s sits in h's queue (and no
- *    debug mode is on); a slab on h's full list (s->full) has fast_owner
- *    NULL, so every free into it is noticed;
+ *  - s->fast_owner is h->thread exactly while slab s sits in heap h's
+ *    queue (and no debug mode is on), else 0: a slab on h's full list
+ *    (s->full) has 0, so every free into it is noticed. The free fast path
+ *    compares it with its caller's thread word, which costs one load less
+ *    than the caller's heap. A dead thread's word can come back in a new
+ *    thread, where it matches only slabs of heaps that no live thread runs:
+ *    a heap its thread made after the last round of exit destructors, or in
+ *    a fork child a vanished thread's. The new thread's frees then push onto
+ *    those slabs' local lists, which no one else touches (nobody allocates
+ *    from them), and gcl_heap_span_empty leaves vanished heaps alone;
  *  - blocks below s->bump are live (word 1 != free tag) or free (tag set);
- *    blocks at or above bump were never handed out.
+ *    blocks at or above bump were never handed out; s->bump_key always
+ *    says where bump is (slab_set_bump).
  * Thread exit orphans a heap's slabs; frees keep flowing into their xfree
  * lists, an orphan is released as soon as it is empty, and any thread short
  * of a slab of that class adopts one. (A fork child instead forgets the
@@ -79,11 +87,11 @@ static void q_remove(gcl_spanq_t *q, gcl_span_t *s) {
 }
 
 /* In a debug mode no slab is published to the fast paths: direct[] keeps
- * pointing at the empty span and fast_owner stays NULL, so every malloc and
+ * pointing at the empty span and fast_owner stays 0, so every malloc and
  * free reaches the generic paths, which run the debug hooks. The fast paths
  * themselves never test a flag. */
-static void set_fast_owner(gcl_span_t *s, gcl_heap_t *h) {
-  gcl_store_relaxed(&s->fast_owner, gcl_debug ? NULL : h);
+static void set_fast_owner(gcl_span_t *s, const gcl_heap_t *h) {
+  gcl_store_relaxed(&s->fast_owner, gcl_debug ? 0 : h->thread);
 }
 
 /* Point direct[] at the class's first slab (or the empty span). */
@@ -110,16 +118,21 @@ static size_t class_slots(unsigned c) {
   return n > one ? n : one;
 }
 
+static void slab_set_bump(gcl_span_t *s, uintptr_t bump) {
+  gcl_store_relaxed(&s->bump_key, gcl_bump_key(s->block_size, (bump - s->start) / s->block_size));
+  gcl_store_relaxed(&s->bump, bump);
+}
+
 static gcl_span_t *slab_new(gcl_heap_t *h, unsigned c) {
   size_t slots = class_slots(c), bs = gcl_class_size(c);
   gcl_span_t *s = gcl_arena_take(slots, 1, GCL_SPAN_SLAB);
   if (!s) return NULL;
   s->block_size = (uint32_t)bs;
   s->klass = (uint8_t)c;
-  s->divmagic = UINT64_MAX / bs + 1;
+  s->blockmagic = gcl_block_magic(bs);
   s->free = s->local_free = NULL;
   s->used = 0;
-  gcl_store_relaxed(&s->bump, s->start);
+  slab_set_bump(s, s->start);
   s->bump_end = s->start + ((slots << GCL_SLOT_SHIFT) / bs) * bs;
   s->xfree = 0;
   s->xcount = 0;
@@ -143,13 +156,13 @@ static void slab_extend(gcl_span_t *s) {
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
     gcl_link_set(b, next);
-    b->tag = gcl_block_free_tag(b);
+    b->tag = gcl_free_tag((uintptr_t)s);
     b = next;
   }
   gcl_link_set(b, NULL);
-  b->tag = gcl_block_free_tag(b);
+  b->tag = gcl_free_tag((uintptr_t)s);
   s->free = first;
-  gcl_store_relaxed(&s->bump, s->bump + n * bs);
+  slab_set_bump(s, s->bump + n * bs);
 }
 
 /* The last block of a slab's free list b (its links checked), and how many
@@ -218,7 +231,7 @@ static void slab_to_queue(gcl_heap_t *h, gcl_span_t *s) {
 static void slab_to_full(gcl_heap_t *h, gcl_span_t *s) {
   q_remove(&h->queue[s->klass], s);
   q_push_back(&h->full, s);
-  gcl_store_relaxed(&s->fast_owner, NULL);
+  gcl_store_relaxed(&s->fast_owner, 0);
   __atomic_store_n(&s->full, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&s->xfree, __ATOMIC_SEQ_CST)) slab_to_queue(h, s);
   set_current(h, s->klass);
@@ -339,6 +352,7 @@ static gcl_heap_t *heap_new(void) {
     memset(h, 0, sizeof *h);
     for (size_t w = 0; w < GCL_DIRECT_N; w++) h->direct[w] = &span_empty;
     h->live = 1;
+    h->thread = gcl_prim_thread_self();
     h->next = H.list;
     if (H.list) H.list->prev = h;
     H.list = h;
@@ -374,7 +388,7 @@ static void heap_abandon(gcl_heap_t *h) {
     while (q->first) {
       gcl_span_t *s = q->first;
       q_remove(q, s);
-      gcl_store_relaxed(&s->fast_owner, NULL);
+      gcl_store_relaxed(&s->fast_owner, 0);
       __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
       gcl_store_release(&s->heap, NULL);
       if (!orphan_settle(s)) orphan_push(s);
@@ -446,6 +460,25 @@ void gcl_heap_large_set_size(gcl_span_t *s, size_t size) {
   gcl_store_relaxed(&s->bump_end, s->start + usable);
 }
 
+/* The fast path's miss: the current slab s of the size's class has an
+ * empty free list. Most often the owner's frees have piled up on
+ * local_free meanwhile: swap them in, in a few instructions. (Not with
+ * cross-thread frees waiting: class_pop collects both. In a debug mode, and
+ * for a thread with no heap, s is the empty span.) */
+GCL_NOINLINE void *gcl_heap_malloc_refill(gcl_heap_t *h, gcl_span_t *s, size_t size) {
+  gcl_block_t *b = s->local_free;
+  if (gcl_likely(b && !gcl_load_relaxed(&s->xfree))) {
+    gcl_block_t *next = gcl_link_get(b);
+    if (!gcl_link_ok(s, next)) gcl_heap_bad_link(b);
+    s->local_free = NULL;
+    s->free = next;
+    b->tag = 0;
+    s->used++;
+    return b;
+  }
+  return gcl_heap_malloc_generic(h, size);
+}
+
 GCL_NOINLINE void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size) {
   if (gcl_unlikely(h == &gcl_heap_empty)) {
     h = heap_new();
@@ -505,11 +538,11 @@ static gcl_span_t *live_span(const void *p, enum gcl_fatal *why) {
     if (a == s->start && (s->flags & GCL_SPAN_WAS_LARGE)) *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }
-  if (a >= gcl_load_relaxed(&s->bump) || !gcl_span_is_block_start(s, a)) return NULL;
+  if (!gcl_slab_is_block(s, a, gcl_load_relaxed(&s->bump_key))) return NULL;
   /* Under valgrind memcheck catches double frees itself, and reading a live
    * block's word 1 would be a read of memory the program may never have
    * written. */
-  if (!(gcl_debug & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_block_free_tag(p)) {
+  if (!(gcl_debug & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_free_tag((uintptr_t)s)) {
     *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }
@@ -534,7 +567,7 @@ static void free_remote(gcl_span_t *s, gcl_block_t *b) {
   do {
     GCL_FREE_OPEN(b); /* closed before the push publishes the block */
     gcl_link_set(b, (gcl_block_t *)old);
-    b->tag = gcl_block_free_tag(b);
+    b->tag = gcl_free_tag((uintptr_t)s);
     GCL_FREE_CLOSE(b);
   } while (!__atomic_compare_exchange_n(&s->xfree, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
@@ -578,24 +611,26 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
    * (or a debug mode is on). */
   GCL_FREE_OPEN(b);
   gcl_link_set(b, s->local_free);
-  b->tag = gcl_block_free_tag(b);
+  b->tag = gcl_free_tag((uintptr_t)s);
   GCL_FREE_CLOSE(b);
   s->local_free = b;
   s->used--;
   if (s->full) slab_to_queue(h, s);
-  if (s->used == 0) gcl_heap_span_empty(h, s);
+  if (s->used == 0) gcl_heap_span_empty(s);
   errno = saved;
 }
 
-/* A slab of h in its queue has no block out. Keep it if it is the class's
- * current slab (a malloc/free loop would otherwise churn the arena); else
- * give it back. */
-GCL_NOINLINE void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s) {
+/* A slab in its heap's queue has no block out. Keep it if it is the
+ * class's current slab (a malloc/free loop would otherwise churn the
+ * arena), or if its heap is a fork child's vanished thread's (whose queue
+ * cannot be trusted); else give it back. */
+GCL_NOINLINE void gcl_heap_span_empty(gcl_span_t *s) {
+  gcl_heap_t *h = gcl_load_relaxed(&s->heap);
   unsigned c = s->klass;
-  if (h->queue[c].first == s) return;
+  if (!h->live || h->queue[c].first == s) return;
   int saved = errno;
   q_remove(&h->queue[c], s);
-  gcl_store_relaxed(&s->fast_owner, NULL);
+  gcl_store_relaxed(&s->fast_owner, 0);
   gcl_store_release(&s->heap, NULL);
   gcl_arena_give(s);
   errno = saved;
@@ -612,7 +647,7 @@ size_t gcl_heap_collect(void) {
         slab_collect(s);
         if (s->used == 0) {
           q_remove(&h->queue[c], s);
-          gcl_store_relaxed(&s->fast_owner, NULL);
+          gcl_store_relaxed(&s->fast_owner, 0);
           gcl_store_release(&s->heap, NULL);
           gcl_arena_give(s);
         }
@@ -657,7 +692,7 @@ static size_t list_validate(const gcl_span_t *s, const gcl_block_t *b, size_t ca
     uintptr_t tag = b->tag;
     const gcl_block_t *next = gcl_link_get(b);
     GCL_FREE_CLOSE((void *)b);
-    if (tag != gcl_block_free_tag(b)) corrupt(a, "a free block was written after it was freed");
+    if (tag != gcl_free_tag((uintptr_t)s)) corrupt(a, "a free block was written after it was freed");
     holder = a;
     b = next;
   }
@@ -671,11 +706,15 @@ static size_t list_validate(const gcl_span_t *s, const gcl_block_t *b, size_t ca
 const char *gcl_heap_slab_broken(const gcl_span_t *s) {
   size_t bs = s->block_size;
   uintptr_t bump = gcl_load_relaxed(&s->bump), end = s->start + ((size_t)s->slots << GCL_SLOT_SHIFT);
-  if (!s->klass || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass) || s->divmagic != UINT64_MAX / bs + 1)
+  if (!s->klass || s->klass >= GCL_NCLASSES || bs != gcl_class_size(s->klass) || s->blockmagic != gcl_block_magic(bs))
     return "a slab's size class is inconsistent";
   if (bump < s->start || bump > s->bump_end || s->bump_end > end || (bump - s->start) % bs ||
       (s->bump_end - s->start) % bs)
     return "a slab's bump pointer is out of range";
+  /* The owner moves bump and bump_key one after the other: only it may
+   * compare them (slab_validate); here the key need only name a block. */
+  uint64_t key = gcl_load_relaxed(&s->bump_key), e = gcl_bump_key(bs, 1);
+  if (key % e || key / e > (s->bump_end - s->start) / bs) return "a slab's bump key is out of range";
   return NULL;
 }
 
@@ -685,6 +724,8 @@ static void slab_validate(const gcl_span_t *s, const gcl_heap_t *owner) {
   if (gcl_load_relaxed(&s->heap) != owner) corrupt(s->start, "a slab has the wrong owner");
   const char *why = gcl_heap_slab_broken(s);
   if (why) corrupt(s->start, why);
+  if (s->bump_key != gcl_bump_key(s->block_size, (s->bump - s->start) / s->block_size))
+    corrupt(s->start, "a slab's bump key disagrees with its bump pointer");
   size_t cap = (s->bump - s->start) / s->block_size;
   size_t n = list_validate(s, s->free, cap);
   n += list_validate(s, s->local_free, cap - n);
@@ -701,12 +742,14 @@ void gcl_heap_validate(void) {
   if (h != &gcl_heap_empty) {
     for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
       gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
-      for (gcl_span_t *s = q->first; s; s = s->next) {
+      const gcl_span_t *last = NULL;
+      for (gcl_span_t *s = q->first; s; last = s, s = s->next) {
         slab_validate(s, h);
         if (c < GCL_NCLASSES && s->klass != c) corrupt(s->start, "a slab sits in another class's queue");
         if ((c == GCL_NCLASSES) != (s->full != 0)) corrupt(s->start, "a slab's full flag is wrong");
-        if (s->next && s->next->prev != s) corrupt(s->start, "a heap's queue is broken");
+        if (s->prev != last) corrupt(s->start, "a heap's queue is broken");
       }
+      if (q->last != last) corrupt(last ? last->start : gcl_hot.base, "a heap's queue is broken");
     }
   }
   gcl_lock(&gcl_orphan_lock);

@@ -18,6 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Nothing declared here leaves the library: with hidden declarations (not
+ * only definitions) the compiler addresses our globals pc-relative, not
+ * through the GOT. System headers stay above this line. */
+#pragma GCC visibility push(hidden)
+
 /* ---- Attributes ----------------------------------------------------------- */
 #define GCL_EXPORT __attribute__((visibility("default")))
 #define GCL_NOINLINE __attribute__((noinline))
@@ -31,6 +36,21 @@
 #define gcl_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define gcl_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define gcl_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* off < *bound, where other threads may move *bound: a relaxed load. GCC
+ * and clang never fold an atomic load into the instruction that uses it,
+ * so on x86-64 we compare against the memory operand ourselves, one
+ * instruction less on the fast path of free (an aligned 8-byte load is
+ * atomic there, and an acquire load besides). */
+static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
+#if defined(__x86_64__)
+  bool below;
+  __asm__("cmpq %2, %1" : "=@ccb"(below) : "r"(off), "m"(*bound));
+  return below;
+#else
+  return off < gcl_load_relaxed(bound);
+#endif
+}
 
 /* GCL_SECURE (make SECURE=1): free-list links are stored encoded with a
  * secret and checked when followed (see gcl_link_get). */
@@ -76,8 +96,9 @@
 /* ---- Types ------------------------------------------------------------------ */
 
 /* A free block. Word 0 links the free list; word 1 holds the free tag
- * (gcl_hot.cookie, a random word) while the block is free, and is cleared
- * when it is handed out: a free that finds the tag is a double free. */
+ * (the address of its slab's descriptor, see gcl_free_tag) while the block
+ * is free, and is cleared when it is handed out: a free that finds the tag
+ * is a double free. */
 typedef struct gcl_block {
   struct gcl_block *next;
   uintptr_t tag;
@@ -100,9 +121,12 @@ typedef struct gcl_span {
   /* fast path: the owner only */
   gcl_block_t *free;
   gcl_block_t *local_free;
-  struct gcl_heap *fast_owner; /* relaxed: owner while the slab sits in its queue, else NULL */
+  uintptr_t fast_owner;         /* relaxed: its heap's thread (gcl_prim_thread_self)
+                                   while in the heap's queue, else 0 */
   uintptr_t start;
-  uint64_t divmagic;            /* UINT64_MAX / block_size + 1 */
+  uint64_t blockmagic;          /* slab: gcl_block_magic(block_size) */
+  uint64_t bump_key;            /* relaxed: slab: blocks below bump times
+                                   blockmagic * block_size (gcl_slab_is_block) */
   uint32_t used;                /* blocks out; the owner's alone (stats read it racily) */
   uint32_t block_size;
   uintptr_t bump;               /* relaxed: slab: first block never handed out */
@@ -132,9 +156,10 @@ typedef struct gcl_spanq {
 typedef struct gcl_heap {
   gcl_span_t *direct[GCL_DIRECT_N];
   gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
-  gcl_spanq_t full;                /* slabs with none (fast_owner NULL) */
+  gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
   uint32_t xfull_hint;             /* atomic: another thread freed into a full slab */
   uint32_t live;                   /* the heap belongs to a running thread */
+  uintptr_t thread;                /* that thread's gcl_prim_thread_self() */
   struct gcl_heap *next, *prev;    /* all live heaps (gcl_heap_list) */
   struct gcl_heap *pool_next;      /* free heap structs */
 } gcl_heap_t;
@@ -144,7 +169,6 @@ typedef struct gcl_hot {
   uintptr_t base;     /* arena base */
   uintptr_t top;      /* atomic: bytes of the arena carved into spans */
   gcl_span_t **map;   /* slot -> span, valid below top */
-  uintptr_t cookie;   /* the free tag */
   uintptr_t link_key; /* GCL_SECURE: free-list link key */
 } __attribute__((aligned(64))) gcl_hot_t;
 
@@ -277,9 +301,10 @@ extern gcl_lock_t gcl_heap_lock;   /* heap list, heap pool */
 extern gcl_lock_t gcl_orphan_lock; /* orphaned slabs */
 bool gcl_heap_reset(void);
 void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size);
+void *gcl_heap_malloc_refill(gcl_heap_t *h, gcl_span_t *s, size_t size);
 void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero);
 void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign);
-void gcl_heap_span_empty(gcl_heap_t *h, gcl_span_t *s);
+void gcl_heap_span_empty(gcl_span_t *s);
 void gcl_heap_thread_done(void *heap);
 void gcl_heap_fork_child(void);
 size_t gcl_heap_collect(void);
@@ -353,17 +378,18 @@ static inline gcl_heap_t *gcl_heap_self(void) {
   return gcl_prim_tls_get();
 }
 
-/* The free tag is one random word per process. Mixing in the block's
- * address would detect nothing more (whoever can read a freed block knows
- * its address) and would cost an instruction on every free. */
-static inline uintptr_t gcl_free_tag_for(uintptr_t cookie, uintptr_t addr) {
-  (void)addr; /* the one definition: readers of another process pass its cookie */
-  return cookie;
+/* The free tag of a slab's blocks is the address of the slab's descriptor:
+ * a word no program holds (descriptors live in our metadata, never handed
+ * out), and one the free fast path has in a register already, so checking
+ * and setting it costs no load. Under GCL_SECURE it is xor'ed with the
+ * link key, so that freed memory does not show where our metadata lies.
+ * The one definition: a reader of another process passes its key. */
+static inline uintptr_t gcl_free_tag_keyed(uintptr_t span, uintptr_t key) {
+  return GCL_SECURE ? span ^ key : span;
 }
-static inline uintptr_t gcl_block_free_tag(const gcl_block_t *b) {
-  return gcl_free_tag_for(gcl_hot.cookie, (uintptr_t)b);
+static inline uintptr_t gcl_free_tag(uintptr_t span) {
+  return gcl_free_tag_keyed(span, gcl_hot.link_key);
 }
-
 /* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret
  * key and with the address of the block holding it (glibc's safe-linking,
  * keyed), and a link is followed only if it points into its own slab, so a
@@ -380,10 +406,25 @@ static inline bool gcl_link_ok(const struct gcl_span *s, const gcl_block_t *next
   return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
 }
 
-/* True when p is a whole number of blocks from the slab start (rel < 2^32). */
-static inline bool gcl_span_is_block_start(const gcl_span_t *s, uintptr_t p) {
+/* Is p the start of a block of slab s below its bump pointer, i.e. a block
+ * handed out or free? One multiply answers both (Lemire's divisibility
+ * test with the quotient's range folded in). For block size bs, take
+ * M = floor(2^64 / bs) + 1, so that e = M * bs - 2^64 lies in (0, bs]. An
+ * offset rel = q * bs + r (r < bs) gives rel * M mod 2^64 = q * e + r * M:
+ * that is q * e for a block start, and at least M otherwise (for
+ * rel < 2^32 neither sum wraps, as M > 2^47 > (q + 1) * e). So with
+ * bump_key = (blocks below bump) * e, which is below M,
+ * rel * M < bump_key holds exactly for the blocks below bump. The owner
+ * passes s->bump_key (it alone writes it); other threads load it relaxed. */
+static inline uint64_t gcl_block_magic(size_t bs) {
+  return UINT64_MAX / bs + 1 + !(bs & (bs - 1)); /* a power of two divides 2^64 */
+}
+static inline uint64_t gcl_bump_key(size_t bs, size_t blocks) {
+  return (uint64_t)blocks * (gcl_block_magic(bs) * bs);
+}
+static inline bool gcl_slab_is_block(const gcl_span_t *s, uintptr_t p, uint64_t bump_key) {
   uint64_t rel = (uint32_t)(p - s->start);
-  return rel * s->divmagic < s->divmagic;
+  return rel * s->blockmagic < bump_key;
 }
 
 /* A slab's fields are filled in by its thread after the arena hands the
@@ -407,7 +448,7 @@ static inline void *gcl_malloc_small(size_t size) {
     s->used++;
     return b;
   }
-  return gcl_heap_malloc_generic(h, size);
+  return gcl_heap_malloc_refill(h, s, size);
 }
 
 static inline void *gcl_malloc_inline(size_t size) {
@@ -420,22 +461,24 @@ static inline void *gcl_malloc_inline(size_t size) {
  * invalid pointers, double frees) takes the generic path. */
 static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
   uintptr_t off = (uintptr_t)p - gcl_hot.base;
-  if (gcl_likely(off < gcl_load_relaxed(&gcl_hot.top))) {
+  if (gcl_likely(gcl_below_relaxed(off, &gcl_hot.top))) {
     gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
-    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_heap_self() &&
-                   (!GCL_CHECKS || ((uintptr_t)p < s->bump && gcl_span_is_block_start(s, (uintptr_t)p))))) {
-      uintptr_t tag = gcl_block_free_tag(b);
+    if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_prim_thread_self() &&
+                   (!GCL_CHECKS || gcl_slab_is_block(s, (uintptr_t)p, s->bump_key)))) {
+      uintptr_t tag = gcl_free_tag((uintptr_t)s);
       if (gcl_likely(!GCL_CHECKS || b->tag != tag)) {
         gcl_link_set(b, s->local_free);
         b->tag = tag;
         s->local_free = b;
-        if (gcl_unlikely(--s->used == 0)) gcl_heap_span_empty(gcl_heap_self(), s);
+        if (gcl_unlikely(--s->used == 0)) gcl_heap_span_empty(s);
         return;
       }
     }
   }
   gcl_heap_free_generic(p, foreign);
 }
+
+#pragma GCC visibility pop
 
 #endif /* GCL_INTERNAL_H */

@@ -115,7 +115,7 @@ GCL_EXPORT size_t gclzone_walk(gclzone_visitor_t *visit, void *ctx) {
       size_t bs = s->block_size;
       uintptr_t end = gcl_load_relaxed(&s->bump);
       for (uintptr_t b = s->start; bs && b < end; b += bs) {
-        if (((gcl_block_t *)b)->tag != gcl_block_free_tag((gcl_block_t *)b)) {
+        if (((gcl_block_t *)b)->tag != gcl_free_tag((uintptr_t)s)) {
           visit((void *)b, bs, ctx);
           n++;
         }

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* as in internal.h */
+
 #if defined(__APPLE__) && defined(__MACH__)
 #define GCL_OS_DARWIN 1
 #else
@@ -77,6 +79,13 @@ _Noreturn void gcl_prim_abort(void);
  * tls_get:  the calling thread's heap: the value last given to tls_set, or
  *           &gcl_heap_empty. On the fast paths: one load on Linux.
  * tls_set:  set it (NULL: back to &gcl_heap_empty, and no destructor call).
+ * thread_self: a word naming the calling thread: never 0, and never the
+ *           same for two live threads (a new thread may get a dead one's).
+ *           Linux: the thread pointer, one %fs-relative load on x86-64 (the
+ *           word glibc's pthread_self returns); it never allocates, so the
+ *           fast paths and a lock taken inside malloc may use it. Elsewhere
+ *           pthread_self(): on Darwin a read of the thread's TSD base, not a
+ *           __thread access (see below).
  * atfork:   register the fork handlers (prepare, parent, child).
  *
  * Linux keeps the heap in an initial-exec __thread variable (one %fs-relative
@@ -88,6 +97,16 @@ struct gcl_heap;
 extern struct gcl_heap gcl_heap_empty;
 int gcl_prim_thread_key(void (*destructor)(void *));
 int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+#if GCL_OS_LINUX && (defined(__x86_64__) || defined(__aarch64__))
+static inline uintptr_t gcl_prim_thread_self(void) {
+  return (uintptr_t)__builtin_thread_pointer();
+}
+#else
+static inline uintptr_t gcl_prim_thread_self(void) {
+  return (uintptr_t)pthread_self();
+}
+#endif
 
 #if GCL_OS_DARWIN
 extern pthread_key_t gcl_prim_key;
@@ -121,8 +140,7 @@ static inline void gcl_prim_tls_set(struct gcl_heap *h) {
  * Linux: the lock word is the holder's thread id shifted left, with bit 0
  * set while others wait (a futex; thread ids fit in 30 bits, pid_max is at
  * most 2^22). Elsewhere: a pthread mutex plus a holder field (see above for
- * its window), the holder being pthread_self() on Darwin (a __thread access
- * may malloc there) and a thread-local byte's address elsewhere.         */
+ * its window), the holder being gcl_prim_thread_self().               */
 #if GCL_OS_LINUX
 typedef struct gcl_lock {
   int word; /* 0 free, else holder tid << 1 | waiters */
@@ -155,11 +173,10 @@ static inline void gcl_lock_reinit(gcl_lock_t *l) {
 #else
 typedef struct gcl_lock {
   pthread_mutex_t mutex;
-  const void *holder; /* accessed with __atomic builtins */
+  uintptr_t holder; /* accessed with __atomic builtins */
 } gcl_lock_t;
-#define GCL_LOCK_INIT {PTHREAD_MUTEX_INITIALIZER, NULL}
+#define GCL_LOCK_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
 
-const void *gcl_prim_thread_self(void);
 static inline void gcl_prim_tid_reset(void) {}
 
 static inline void gcl_lock(gcl_lock_t *l) {
@@ -172,7 +189,7 @@ static inline bool gcl_trylock(gcl_lock_t *l) {
   return true;
 }
 static inline void gcl_unlock(gcl_lock_t *l) {
-  __atomic_store_n(&l->holder, NULL, __ATOMIC_RELAXED);
+  __atomic_store_n(&l->holder, 0, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&l->mutex);
 }
 static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
@@ -180,8 +197,10 @@ static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
 }
 static inline void gcl_lock_reinit(gcl_lock_t *l) {
   pthread_mutex_init(&l->mutex, NULL);
-  __atomic_store_n(&l->holder, NULL, __ATOMIC_RELAXED);
+  __atomic_store_n(&l->holder, 0, __ATOMIC_RELAXED);
 }
 #endif
+
+#pragma GCC visibility pop
 
 #endif /* GCL_PRIM_H */

@@ -279,17 +279,4 @@ void gcl_prim_lock_wake(gcl_lock_t *l) {
   syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   errno = saved;
 }
-#elif GCL_OS_DARWIN
-/* Not a __thread marker: dyld allocates a thread's __thread block with
- * malloc on its first access (see prim.h), and a lock is taken inside the
- * allocator. pthread_self is a read of the thread's own TSD base. */
-const void *gcl_prim_thread_self(void) {
-  return (const void *)pthread_self();
-}
-#else
-static __thread char thread_marker;
-
-const void *gcl_prim_thread_self(void) {
-  return &thread_marker;
-}
 #endif

@@ -101,7 +101,6 @@ static int reserve(const gclzone_config_t *cfg) {
   gcl_hostheap_reset();
   gcl_arena_reset();
   gcl_heap_reset();
-  gcl_hot.cookie = (uintptr_t)gcl_prim_random() | 1;
   gcl_hot.link_key = (uintptr_t)gcl_prim_random();
   return 0;
 }

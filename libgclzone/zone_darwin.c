@@ -377,9 +377,10 @@ static kern_return_t walk_map_at(walk_t *w, size_t slot, size_t top, uintptr_t *
 }
 
 /* The live blocks of a slab: those below its bump pointer whose second word
- * is not their free tag (heap.c's invariant). Tags are read a window at a
- * time and decided before anything is recorded, since a recorder may read. */
-static kern_return_t walk_slab(walk_t *w, const gcl_span_t *s) {
+ * is not their free tag (heap.c's invariant); `at` is the slab's descriptor
+ * in the target, which the tag names. Tags are read a window at a time and
+ * decided before anything is recorded, since a recorder may read. */
+static kern_return_t walk_slab(walk_t *w, const gcl_span_t *s, uintptr_t at) {
   size_t bs = s->block_size;
   if (bs < GCL_ALIGNMENT || bs > GCL_MEDIUM_MAX || bs % GCL_ALIGNMENT || s->bump < s->start ||
       s->bump > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
@@ -397,9 +398,9 @@ static kern_return_t walk_slab(walk_t *w, const gcl_span_t *s) {
       if (kr != KERN_SUCCESS) return kr;
       size_t got = bs > WALK_WINDOW ? 1 : n;
       for (size_t j = 0; j < got; j++) {
-        uintptr_t addr = b + (k + j) * bs, tag;
+        uintptr_t tag;
         memcpy(&tag, window + (bs > WALK_WINDOW ? 0 : j * bs) + offsetof(gcl_block_t, tag), sizeof tag);
-        if (tag != gcl_free_tag_for(w->hot.cookie, addr)) live[(k + j) / 64] |= (uint64_t)1 << ((k + j) % 64);
+        if (tag != gcl_free_tag_keyed(at, w->hot.link_key)) live[(k + j) / 64] |= (uint64_t)1 << ((k + j) % 64);
       }
       k += got;
     }
@@ -442,7 +443,7 @@ static kern_return_t walk_arena(walk_t *w) {
       walk_record(w, MALLOC_PTR_REGION_RANGE_TYPE, s.start, bytes);
       if (s.kind == GCL_SPAN_SLAB) {
         /* Unpublished (see gcl_slab_published): its blocks are not handed out. */
-        if (gcl_slab_published(&s) && (kr = walk_slab(w, &s)) != KERN_SUCCESS) return kr;
+        if (gcl_slab_published(&s) && (kr = walk_slab(w, &s, at)) != KERN_SUCCESS) return kr;
       } else if (s.bump_end > s.start && s.bump_end <= s.start + bytes) {
         w->blocks++;
         w->bytes += s.bump_end - s.start;

@@ -4,6 +4,17 @@
 
 #include <pthread.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define TESTED_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TESTED_UNDER_TSAN 1
+#endif
+#endif
+#ifndef TESTED_UNDER_TSAN
+#define TESTED_UNDER_TSAN 0
+#endif
+
 START_TEST(size_classes_are_sound) {
   size_t prev = 0;
   for (unsigned c = 1; c < GCL_NCLASSES; c++) {
@@ -165,6 +176,169 @@ START_TEST(realloc_as_first_call_of_a_thread) {
 }
 END_TEST
 
+/* gcl_slab_is_block against its definition, for every class: with bump at
+ * none, one, half and all of a 4-slot slab's blocks, every offset in and
+ * just past the slab is a block start below bump or not; offsets on to
+ * 2^32 (the check's domain) are sampled, and none passes. */
+START_TEST(block_check_is_exact) {
+  size_t span = (size_t)GCL_SLAB_MAX_SLOTS << GCL_SLOT_SHIFT;
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) {
+    size_t bs = gcl_class_size(c), n = span / bs;
+    gcl_span_t s = {.start = (uintptr_t)1 << 40, .blockmagic = gcl_block_magic(bs)};
+    size_t carved[] = {0, 1, n / 2, n};
+    for (int k = 0; k < 4; k++) {
+      uint64_t key = gcl_bump_key(bs, carved[k]);
+      for (size_t rel = 0; rel < span + 2 * bs; rel++) {
+        bool want = rel % bs == 0 && rel / bs < carved[k];
+        if (gcl_slab_is_block(&s, s.start + rel, key) != want)
+          ck_abort_msg("class %u (%zu bytes), %zu blocks carved: offset %zu", c, bs, carved[k], rel);
+      }
+      for (uint64_t rel = span; rel < ((uint64_t)1 << 32); rel += 65521)
+        if (gcl_slab_is_block(&s, s.start + rel, key)) ck_abort_msg("class %u: offset %llu", c, (unsigned long long)rel);
+      ck_assert(!gcl_slab_is_block(&s, s.start + (((uint64_t)1 << 32) / bs - 1) * bs, key));
+      ck_assert(!gcl_slab_is_block(&s, s.start - 16, key));
+    }
+  }
+}
+END_TEST
+
+/* A dead thread's word (gcl_prim_thread_self, the slabs' fast owner) comes
+ * back in the next thread, which gets the dead one's cached stack. The
+ * dead thread left a heap behind: in its last round of exit destructors a
+ * destructor allocated after our exit hook had run for the last time. The
+ * new thread's frees into that heap's slabs take the fast path, and a slab
+ * they empty leaves the dead heap's queue, not the new thread's. */
+#define LEAK_N 1500 /* 48-byte blocks: a full 64 KiB slab and part of a second */
+static pthread_key_t churn_key;
+static int churn_rounds;
+static void *leaked[LEAK_N];
+static uintptr_t dead_word;
+
+static void churn(void *v) {
+  (void)v;
+  /* Our hook's key is older, so in each round it has just given the
+   * thread's heap up; this malloc makes a new one and re-arms the hook. */
+  if (++churn_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    gclzone_free(gclzone_malloc(48));
+    pthread_setspecific(churn_key, (void *)1);
+    return;
+  }
+  for (int i = 0; i < LEAK_N; i++) leaked[i] = gclzone_malloc(48);
+  /* A free into the full first slab puts it back in the queue, behind the
+   * second: emptying it later takes it out of the middle of that queue. */
+  gclzone_free(leaked[0]);
+  leaked[0] = NULL;
+}
+
+static void *dying(void *arg) {
+  (void)arg;
+  dead_word = gcl_prim_thread_self();
+  pthread_setspecific(churn_key, (void *)1);
+  gclzone_free(gclzone_malloc(48));
+  return NULL;
+}
+
+static void *heir(void *arg) {
+  (void)arg;
+  if (gcl_prim_thread_self() != dead_word) return (void *)1; /* not the word: try again */
+  void *mine[1000];
+  for (int i = 0; i < 1000; i++) mine[i] = gclzone_malloc(48);
+  for (int i = 1; i < LEAK_N; i++) gclzone_free(leaked[i]);
+  for (int i = 0; i < 1000; i++) gclzone_free(mine[i]);
+  for (int r = 0; r < 20; r++) {
+    for (int i = 0; i < 1000; i++) mine[i] = gclzone_malloc(48 + (size_t)(i % 4) * 16);
+    for (int i = 0; i < 1000; i++) gclzone_free(mine[i]);
+  }
+  gcl_heap_validate(); /* our own queues: fatal if the dead heap's slab was unlinked from them */
+  return NULL;
+}
+
+START_TEST(a_dead_threads_word_in_a_new_thread) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  ck_assert_int_eq(pthread_key_create(&churn_key, churn), 0);
+  gclzone_free(gclzone_malloc(1));
+  size_t heaps = gcl_heap_count();
+  pthread_t t;
+  pthread_create(&t, NULL, dying, NULL);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(churn_rounds, PTHREAD_DESTRUCTOR_ITERATIONS);
+  ck_assert_uint_eq(gcl_heap_count(), heaps + 1); /* the last round's heap was left behind */
+  gclzone_stats_t s0, s1;
+  gclzone_stats(&s0);
+  void *r = (void *)1;
+  for (int tries = 0; r == (void *)1 && tries < 50; tries++) {
+    pthread_create(&t, NULL, heir, NULL);
+    pthread_join(t, &r);
+  }
+  ck_assert_ptr_null(r);
+  gcl_arena_validate();
+  gclzone_stats(&s1);
+  ck_assert_uint_eq(s1.in_use_blocks, s0.in_use_blocks - (LEAK_N - 1));
+  ck_assert_uint_le(s1.arena_used_bytes, s0.arena_used_bytes - 64 * KiB); /* the emptied slab went back */
+}
+END_TEST
+
+/* In a fork child a new thread gets a vanished thread's stack and word.
+ * Its frees into the vanished thread's slabs take the fast path, and a slab
+ * they empty stays where it is: the vanished heap's queue may have been
+ * caught mid-change, so it is never touched. */
+static pthread_barrier_t fork_bar;
+static void *vanish_blocks[LEAK_N];
+static void *vanishing(void *arg) {
+  (void)arg;
+  dead_word = gcl_prim_thread_self();
+  for (int i = 0; i < LEAK_N; i++) vanish_blocks[i] = gclzone_malloc(48);
+  gclzone_free(vanish_blocks[0]); /* as in churn: the full slab goes behind the second */
+  pthread_barrier_wait(&fork_bar); /* the main thread forks */
+  pthread_barrier_wait(&fork_bar);
+  for (int i = 1; i < LEAK_N; i++) gclzone_free(vanish_blocks[i]);
+  return NULL;
+}
+
+static void *child_heir(void *arg) {
+  (void)arg;
+  if (gcl_prim_thread_self() != dead_word) return (void *)1;
+  gclzone_stats_t s0, s1;
+  gclzone_stats(&s0);
+  for (int i = 1; i < LEAK_N; i++) gclzone_free(vanish_blocks[i]);
+  gclzone_stats(&s1);
+  if (s1.in_use_blocks != s0.in_use_blocks - (LEAK_N - 1)) return (void *)2;
+  if (s1.arena_used_bytes != s0.arena_used_bytes) return (void *)3; /* the emptied slab stayed */
+  void *mine[1000];
+  for (int r = 0; r < 20; r++) {
+    for (int i = 0; i < 1000; i++) mine[i] = gclzone_malloc(48 + (size_t)(i % 4) * 16);
+    for (int i = 0; i < 1000; i++) gclzone_free(mine[i]);
+  }
+  gcl_heap_validate();
+  return NULL;
+}
+
+START_TEST(a_vanished_threads_word_in_a_fork_child) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  pthread_barrier_init(&fork_bar, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, vanishing, NULL);
+  pthread_barrier_wait(&fork_bar);
+  pid_t pid = fork();
+  if (pid == 0) {
+    void *r = (void *)1;
+    pthread_t n;
+    for (int tries = 0; r == (void *)1 && tries < 50; tries++) {
+      pthread_create(&n, NULL, child_heir, NULL);
+      pthread_join(n, &r);
+    }
+    gcl_arena_validate();
+    _exit((int)(uintptr_t)r);
+  }
+  pthread_barrier_wait(&fork_bar);
+  pthread_join(t, NULL);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 Suite *suite_heap(void) {
   Suite *s = suite_create("heap");
   TCase *t = tcase_create("heap");
@@ -175,6 +349,14 @@ Suite *suite_heap(void) {
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);
   tcase_add_test(t, realloc_as_first_call_of_a_thread);
+  tcase_add_test(t, block_check_is_exact);
+  /* Not under ThreadSanitizer: it ends a thread's life before the last
+   * round of destructors, and starts no thread in a multi-threaded fork's
+   * child. */
+  if (!TESTED_UNDER_TSAN) {
+    tcase_add_test(t, a_dead_threads_word_in_a_new_thread);
+    tcase_add_test(t, a_vanished_threads_word_in_a_fork_child);
+  }
   suite_add_tcase(s, t);
   return s;
 }
