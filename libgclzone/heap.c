@@ -466,15 +466,10 @@ void gcl_heap_large_set_size(gcl_span_t *s, size_t size) {
  * cross-thread frees waiting: class_pop collects both. In a debug mode, and
  * for a thread with no heap, s is the empty span.) */
 GCL_NOINLINE void *gcl_heap_malloc_refill(gcl_heap_t *h, gcl_span_t *s, size_t size) {
-  gcl_block_t *b = s->local_free;
-  if (gcl_likely(b && !gcl_load_relaxed(&s->xfree))) {
-    gcl_block_t *next = gcl_link_get(b);
-    if (!gcl_link_ok(s, next)) gcl_heap_bad_link(b);
+  if (gcl_likely(s->local_free && !gcl_load_relaxed(&s->xfree))) {
+    s->free = s->local_free;
     s->local_free = NULL;
-    s->free = next;
-    b->tag = 0;
-    s->used++;
-    return b;
+    return slab_pop(s);
   }
   return gcl_heap_malloc_generic(h, size);
 }
@@ -620,6 +615,14 @@ GCL_NOINLINE void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign) {
   errno = saved;
 }
 
+/* Take an empty slab out of h's queue and give it back to the arena. */
+static void slab_give(gcl_heap_t *h, gcl_span_t *s) {
+  q_remove(&h->queue[s->klass], s);
+  gcl_store_relaxed(&s->fast_owner, 0);
+  gcl_store_release(&s->heap, NULL);
+  gcl_arena_give(s);
+}
+
 /* A slab in its heap's queue has no block out. Keep it if it is the
  * class's current slab (a malloc/free loop would otherwise churn the
  * arena), or if its heap is a fork child's vanished thread's (whose queue
@@ -629,10 +632,7 @@ GCL_NOINLINE void gcl_heap_span_empty(gcl_span_t *s) {
   unsigned c = s->klass;
   if (!h->live || h->queue[c].first == s) return;
   int saved = errno;
-  q_remove(&h->queue[c], s);
-  gcl_store_relaxed(&s->fast_owner, 0);
-  gcl_store_release(&s->heap, NULL);
-  gcl_arena_give(s);
+  slab_give(h, s);
   errno = saved;
 }
 
@@ -645,12 +645,7 @@ size_t gcl_heap_collect(void) {
       for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {
         next = s->next;
         slab_collect(s);
-        if (s->used == 0) {
-          q_remove(&h->queue[c], s);
-          gcl_store_relaxed(&s->fast_owner, 0);
-          gcl_store_release(&s->heap, NULL);
-          gcl_arena_give(s);
-        }
+        if (s->used == 0) slab_give(h, s);
       }
       set_current(h, c);
     }
