@@ -1,5 +1,6 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
+#   make check-unit the fast suites (units, with assertions, the Darwin zone, layers): seconds
 #   make check      unit suites (Check), API conformance, stress, preload, misuse, valgrind,
 #                   real programs, examples, GCL, install, a fuzz run, and the Darwin zone
 #                   tests and Mach-O checks (mk/darwin.mk)
@@ -31,7 +32,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 ifeq ($(VARIANT),debug)
-OPT := -O1 -g -DGCL_DEBUG=3
+OPT := -O1 -g -DGCL_DEBUG=2
 else
 OPT := -O2 -g
 endif
@@ -46,8 +47,9 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap arena heap alloc introspect debug prim_posix
+CORE := region options log process hostheap span slab theap walk check alloc introspect debug prim_posix
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
+NONE_OBJ := $(BUILD)/obj/front_none.o
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
 LIBS := $(BUILD)/libgclzone.so $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
@@ -64,7 +66,7 @@ $(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ)
 $(BUILD)/libgclzone.a: $(CORE_OBJ) $(ELF_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libgclzone_core.a: $(CORE_OBJ)
+$(BUILD)/libgclzone_core.a: $(CORE_OBJ) $(NONE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
@@ -73,7 +75,7 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
 # ---- tests -----------------------------------------------------------------
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
-UNIT := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+UNIT := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c)) first_call
 UNIT_OBJ := $(UNIT:%=$(BUILD)/tests/%.o) $(BUILD)/tests/check_main.o
 PRELOAD_PROGS := $(patsubst tests/preload/%.c,$(BUILD)/tests/preload/%,$(filter-out tests/preload/brk_base.c,$(wildcard tests/preload/*.c)))
 
@@ -110,10 +112,11 @@ $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/
 # The libFuzzer harness, with the core compiled in under ASan and UBSan.
 FUZZ_CC ?= clang-16
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(CORE:%=libgclzone/%.c) $(wildcard libgclzone/*.h include/*.h)
+FUZZ_SRC := $(CORE:%=libgclzone/%.c) libgclzone/front_none.c
+$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(CORE:%=libgclzone/%.c) -pthread
+	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) -pthread
 
 # A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800).
 fuzz-check: $(BUILD)/fuzz/fuzz_alloc
@@ -126,10 +129,24 @@ fuzz-check: $(BUILD)/fuzz/fuzz_alloc
 fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
 
-check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
+# The unit suites with the assertion tier on (GCL_DEBUG=2, -O1).
+$(BUILD)-debug/tests/unit: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h tests/*.c tests/*.h)
+	$(MAKE) --no-print-directory BUILD=$(BUILD)-debug VARIANT=debug $@
+
+# The fast suites: the units (without the stress), the same with assertions,
+# the Darwin zone against the model, and the call graph's layers.
+check-unit: $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)/tests/darwin_zone
+	$(BUILD)/tests/unit --fast
+	$(BUILD)-debug/tests/unit --fast
+	$(BUILD)/tests/darwin_zone
+	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
+
+check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
        check-darwin
 	$(BUILD)/tests/unit
+	$(BUILD)-debug/tests/unit --fast
+	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
@@ -188,9 +205,9 @@ install: all
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks
+	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks $(BUILD)-debug
 
 include mk/darwin.mk
 
-.PHONY: all check check-long demo bench install clean fuzz fuzz-check
+.PHONY: all check check-unit check-long demo bench install clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

@@ -112,6 +112,9 @@ typedef struct gclzone_stats {
 /* Fill *out. Counts are exact when no other thread allocates or frees. */
 void gclzone_stats(gclzone_stats_t *out);
 void gclzone_print_stats(int fd); /* the GCLZONE_SHOW_STATS=1 report, on fd */
+/* The same figures, the region's parts and the options in force as one
+ * JSON object on one line (GCLZONE_SHOW_STATS=json); not reentrant. */
+void gclzone_print_stats_json(int fd);
 void gclzone_print_map(int fd);   /* the region drawn: parts, breaks, usage (GCLZONE_SHOW_STATS=2) */
 
 /* ---- For a collector ---------------------------------------------------------- */
@@ -126,8 +129,12 @@ size_t gclzone_walk(gclzone_visitor_t *visit, void *ctx);
 
 /* Pressure relief: give free arena memory back to the OS now (empty slabs of
  * the calling thread and of exited threads, then every free resident page).
- * Returns the bytes given back. */
-size_t gclzone_collect(void);
+ * Returns the bytes given back; 0 before init. */
+size_t gclzone_trim(void);
+
+/* The old name of gclzone_trim ("collect" read as a garbage collection);
+ * kept for release 0.1 and removed in the next one. */
+size_t gclzone_collect(void) __attribute__((deprecated("renamed gclzone_trim")));
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* alloc.c: the malloc family's semantics, and the prefixed public API.
+/* alloc.c: the malloc family's semantics, the slow paths, and the prefixed
+ * public API.
  *
  * Everything a caller can observe is decided here, once, for both front
  * ends: errno on every failure (ENOMEM, EINVAL), overflow checks, zero
@@ -8,6 +9,12 @@
  *   malloc(0) returns a unique 16-byte block; realloc(p, 0) frees p and
  *   returns NULL; aligned_alloc rejects a non-power-of-two alignment
  *   (glibc >= 2.38); memalign rounds it up; free keeps errno.
+ *
+ * Every allocation the inline fast path (internal.h) does not serve enters
+ * gcl_alloc_slow, the one slow path: it initializes the process if nobody
+ * has, runs the debug hooks, and picks the path by size once: a size class
+ * (theap.c), or a large block (span.c). Every free the fast path does not
+ * take enters gcl_alloc_free_slow, which picks by the block's span.
  */
 #include "internal.h"
 
@@ -19,61 +26,119 @@ static void *enomem(void) {
   return NULL;
 }
 
-void *gcl_malloc(size_t size) {
+/* The size class for `size` bytes aligned to `align` (a power of two): the
+ * smallest class whose block size is a multiple of align (slabs start on
+ * slot boundaries), or 0 for a large block. */
+static unsigned class_for(size_t size, size_t align) {
+  if (size > GCL_MEDIUM_MAX || align > GCL_SLOT_SIZE) return 0;
+  unsigned c = gcl_slab_class_of(size < align ? align : size);
+  while (c < GCL_NCLASSES && gcl_slab_class_size(c) % align) c++;
+  return c < GCL_NCLASSES ? c : 0;
+}
+
+GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
+  gcl_theap_t *h = gcl_theap_self();
+  /* A fast path's miss: most often the owner's frees are waiting. */
+  if (gcl_likely(size <= GCL_DIRECT_MAX && align <= GCL_ALIGNMENT)) {
+    void *b = gcl_theap_refill(h, size);
+    if (gcl_likely(b != NULL)) return zero ? memset(b, 0, size) : b;
+  }
+  if (gcl_unlikely(!gcl_process_ready())) gcl_process_ensure();
+  if (gcl_unlikely(gcl_debug_modes)) gcl_check_op();
+  unsigned c = class_for(size, align);
+  void *p;
+  size_t usable;
+  bool zeroed = false;
+  if (c) {
+    p = gcl_theap_alloc(h, c);
+    usable = gcl_slab_class_size(c);
+  } else {
+    gcl_span_t *s = gcl_span_large_alloc(size, align);
+    p = s ? (void *)s->start : NULL;
+    usable = s ? gcl_span_usable(s) : 0;
+    zeroed = s && (s->flags & GCL_SPAN_ZERO);
+  }
+  if (!p) return enomem();
+  /* Describe the block before writing to it: memcheck may still see the
+   * memory as freed blocks of an earlier span. */
+  if (gcl_unlikely(gcl_debug_modes)) gcl_debug_alloc(p, usable, zero && zeroed);
+  if (zero && !zeroed) memset(p, 0, size);
+  return p;
+}
+
+GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
+  if (!p) return;
+  int saved = errno;
+  if (gcl_unlikely(gcl_debug_modes)) gcl_check_op();
+  if (!gcl_region_contains(p)) {
+    if (!foreign) gcl_log_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
+    foreign->free(p);
+  } else {
+    enum gcl_fatal why;
+    gcl_span_t *s = gcl_span_live(p, &why);
+    if (!s) gcl_log_fatal(why, p, NULL);
+    if (gcl_unlikely(gcl_debug_modes)) gcl_debug_free(p, gcl_span_usable(s));
+    if (s->kind == GCL_SPAN_LARGE) gcl_span_give(s);
+    else gcl_theap_free(s, p);
+  }
+  errno = saved;
+}
+
+void *gcl_alloc_malloc(size_t size) {
+  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
   if (gcl_unlikely(size > PTRDIFF_MAX)) return enomem();
-  return gcl_malloc_inline(size);
+  return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
 }
 
-void gcl_free(void *p, const gcl_foreign_t *foreign) {
-  gcl_free_inline(p, foreign);
-}
-
-void *gcl_calloc(size_t n, size_t size) {
+void *gcl_alloc_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total) || total > PTRDIFF_MAX) return enomem();
-  if (total > GCL_MEDIUM_MAX) return gcl_heap_malloc_aligned(total, GCL_ALIGNMENT, true);
-  void *p = gcl_malloc_inline(total);
+  if (total > GCL_DIRECT_MAX) return gcl_alloc_slow(total, GCL_ALIGNMENT, true);
+  void *p = gcl_alloc_small(total);
   if (p) memset(p, 0, total);
   return p;
 }
 
-void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
-  if (!p) return gcl_malloc(size);
+/* The live block at p (in the region), or fatal with `misuse`. */
+static gcl_span_t *live_or_fatal(const void *p, enum gcl_fatal misuse) {
+  enum gcl_fatal why;
+  gcl_span_t *s = gcl_span_live(p, &why);
+  if (!s) gcl_log_fatal(misuse, p, NULL);
+  return s;
+}
+
+void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
+  if (!p) return gcl_alloc_malloc(size);
   if (!gcl_region_contains(p)) {
-    if (!foreign) gcl_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
+    if (!foreign) gcl_log_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
     return foreign->realloc(p, size);
   }
-  size_t old = gcl_heap_block_size(p, GCL_FATAL_INVALID_REALLOC);
+  gcl_span_t *s = live_or_fatal(p, GCL_FATAL_INVALID_REALLOC);
+  size_t old = gcl_span_usable(s);
   if (size == 0) {
-    gcl_free(p, foreign);
+    gcl_alloc_free(p, foreign);
     return NULL;
   }
   if (size > PTRDIFF_MAX) return enomem();
-  if (old > GCL_MEDIUM_MAX && size > GCL_MEDIUM_MAX) {
-    /* Large: stay in place while the span's slots hold the new size (and it
-     * does not shrink below half of them), else resize the span when its
-     * neighbour allows. */
-    gcl_span_t *s = gcl_arena_span_of(p);
-    size_t slots = (size + GCL_SLOT_SIZE - 1) >> GCL_SLOT_SHIFT;
-    if ((slots <= s->slots && slots * 2 > s->slots) || gcl_arena_resize(s, slots)) {
-      gcl_heap_large_set_size(s, size);
-      if (gcl_unlikely(gcl_debug)) gcl_debug_resize(p, old, gcl_heap_block_size(p, GCL_FATAL_NONE));
+  if (s->kind == GCL_SPAN_LARGE && size > GCL_MEDIUM_MAX) {
+    if (gcl_span_large_resize(s, size)) {
+      if (gcl_unlikely(gcl_debug_modes)) gcl_debug_resize(p, old, gcl_span_usable(s));
       return p;
     }
   } else if (size <= old && size > old / 2) {
     return p; /* fits, and moving would not save at least half */
   }
-  void *q = gcl_malloc(size);
+  void *q = gcl_alloc_malloc(size);
   if (!q) return NULL; /* errno is ENOMEM; p is untouched */
   memcpy(q, p, size < old ? size : old);
-  gcl_free(p, foreign);
+  gcl_alloc_free(p, foreign);
   return q;
 }
 
-void *gcl_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign) {
+void *gcl_alloc_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) return enomem();
-  return gcl_realloc(p, total, foreign);
+  return gcl_alloc_realloc(p, total, foreign);
 }
 
 static bool pow2(size_t x) {
@@ -83,11 +148,11 @@ static bool pow2(size_t x) {
 /* align: a power of two. */
 static void *aligned(size_t align, size_t size) {
   if (size > PTRDIFF_MAX || align > PTRDIFF_MAX) return enomem();
-  if (align <= GCL_ALIGNMENT) return gcl_malloc_inline(size);
-  return gcl_heap_malloc_aligned(size, align, false);
+  if (align <= GCL_ALIGNMENT) return gcl_alloc_malloc(size);
+  return gcl_alloc_slow(size, align, false);
 }
 
-int gcl_posix_memalign(void **out, size_t align, size_t size) {
+int gcl_alloc_posix_memalign(void **out, size_t align, size_t size) {
   if (!pow2(align) || align % sizeof(void *)) return EINVAL;
   int saved = errno;
   void *p = aligned(align, size);
@@ -99,7 +164,7 @@ int gcl_posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-void *gcl_aligned_alloc(size_t align, size_t size) {
+void *gcl_alloc_aligned_alloc(size_t align, size_t size) {
   if (!pow2(align)) {
     errno = EINVAL;
     return NULL;
@@ -107,7 +172,7 @@ void *gcl_aligned_alloc(size_t align, size_t size) {
   return aligned(align, size);
 }
 
-void *gcl_memalign(size_t align, size_t size) {
+void *gcl_alloc_memalign(size_t align, size_t size) {
   if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
@@ -116,47 +181,89 @@ void *gcl_memalign(size_t align, size_t size) {
   return aligned(align, size);
 }
 
-void *gcl_valloc(size_t size) {
+void *gcl_alloc_valloc(size_t size) {
   return aligned(gcl_prim_page_size(), size);
 }
 
-void *gcl_pvalloc(size_t size) {
+void *gcl_alloc_pvalloc(size_t size) {
   size_t page = gcl_prim_page_size();
   if (size > SIZE_MAX - page) return enomem();
-  size = size ? (size + page - 1) & ~(page - 1) : page;
-  return aligned(page, size);
+  return aligned(page, size ? gcl_align_up(size, page) : page);
 }
 
-size_t gcl_usable_size(const void *p, const gcl_foreign_t *foreign) {
+size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign) {
   if (!p) return 0;
   if (!gcl_region_contains(p)) {
-    if (!foreign) gcl_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
+    if (!foreign) gcl_log_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
     return foreign->usable_size((void *)p);
   }
-  return gcl_heap_block_size(p, GCL_FATAL_INVALID_SIZE);
+  return gcl_span_usable(live_or_fatal(p, GCL_FATAL_INVALID_SIZE));
+}
+
+/* The usable size of p if it is a live block of the arena, else 0 (for any
+ * bit pattern: the zone's size, gclzone_owns). */
+size_t gcl_alloc_block_size(const void *p) {
+  enum gcl_fatal why;
+  gcl_span_t *s = gcl_span_live(p, &why);
+  return s ? gcl_span_usable(s) : 0;
+}
+
+/* What a request of `size` bytes really gets: its class, or whole pages. */
+size_t gcl_alloc_good_size(size_t size) {
+  if (size <= GCL_MEDIUM_MAX) return gcl_slab_class_size(gcl_slab_class_of(size));
+  return gcl_span_large_good_size(size);
+}
+
+/* Give free memory back: the calling thread's empty slabs, the empty
+ * orphans, then every dirty page. Returns the bytes returned to the OS. */
+size_t gcl_alloc_trim(void) {
+  if (!gcl_process_ready()) return 0;
+  gcl_theap_shed();
+  return gcl_span_purge_all();
+}
+
+void *gcl_alloc_sbrk(intptr_t increment) {
+  gcl_process_ensure();
+  void *old;
+  int err = gcl_hostheap_sbrk(increment, &old);
+  if (err) {
+    errno = err;
+    return (void *)-1;
+  }
+  return old;
+}
+
+int gcl_alloc_brk(void *addr) {
+  gcl_process_ensure();
+  int err = gcl_hostheap_brk(addr);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- The prefixed public API: no foreign pointers (they are fatal). ---------- */
 
-GCL_EXPORT void *gclzone_malloc(size_t size) { return gcl_malloc(size); }
-GCL_EXPORT void gclzone_free(void *p) { gcl_free(p, NULL); }
-GCL_EXPORT void *gclzone_calloc(size_t n, size_t size) { return gcl_calloc(n, size); }
-GCL_EXPORT void *gclzone_realloc(void *p, size_t size) { return gcl_realloc(p, size, NULL); }
+GCL_EXPORT void *gclzone_malloc(size_t size) { return gcl_alloc_malloc(size); }
+GCL_EXPORT void gclzone_free(void *p) { gcl_alloc_free(p, NULL); }
+GCL_EXPORT void *gclzone_calloc(size_t n, size_t size) { return gcl_alloc_calloc(n, size); }
+GCL_EXPORT void *gclzone_realloc(void *p, size_t size) { return gcl_alloc_realloc(p, size, NULL); }
 GCL_EXPORT void *gclzone_reallocarray(void *p, size_t n, size_t size) {
-  return gcl_reallocarray(p, n, size, NULL);
+  return gcl_alloc_reallocarray(p, n, size, NULL);
 }
 GCL_EXPORT int gclzone_posix_memalign(void **out, size_t align, size_t size) {
-  return gcl_posix_memalign(out, align, size);
+  return gcl_alloc_posix_memalign(out, align, size);
 }
-GCL_EXPORT void *gclzone_aligned_alloc(size_t align, size_t size) { return gcl_aligned_alloc(align, size); }
-GCL_EXPORT void *gclzone_memalign(size_t align, size_t size) { return gcl_memalign(align, size); }
-GCL_EXPORT void *gclzone_valloc(size_t size) { return gcl_valloc(size); }
-GCL_EXPORT void *gclzone_pvalloc(size_t size) { return gcl_pvalloc(size); }
-GCL_EXPORT size_t gclzone_usable_size(const void *p) { return gcl_usable_size(p, NULL); }
+GCL_EXPORT void *gclzone_aligned_alloc(size_t align, size_t size) { return gcl_alloc_aligned_alloc(align, size); }
+GCL_EXPORT void *gclzone_memalign(size_t align, size_t size) { return gcl_alloc_memalign(align, size); }
+GCL_EXPORT void *gclzone_valloc(size_t size) { return gcl_alloc_valloc(size); }
+GCL_EXPORT void *gclzone_pvalloc(size_t size) { return gcl_alloc_pvalloc(size); }
+GCL_EXPORT size_t gclzone_usable_size(const void *p) { return gcl_alloc_usable_size(p, NULL); }
+GCL_EXPORT bool gclzone_owns(const void *p) { return p && gcl_process_ready() && gcl_alloc_block_size(p) != 0; }
 
-GCL_EXPORT void *gclzone_sbrk(intptr_t increment) { return gcl_hostheap_sbrk(increment); }
-GCL_EXPORT int gclzone_brk(void *addr) { return gcl_hostheap_brk(addr); }
+GCL_EXPORT void *gclzone_sbrk(intptr_t increment) { return gcl_alloc_sbrk(increment); }
+GCL_EXPORT int gclzone_brk(void *addr) { return gcl_alloc_brk(addr); }
 
-GCL_EXPORT bool gclzone_owns(const void *p) {
-  return p && gcl_ready() && gcl_heap_block_size(p, GCL_FATAL_NONE) != 0;
-}
+GCL_EXPORT size_t gclzone_trim(void) { return gcl_alloc_trim(); }
+GCL_EXPORT size_t gclzone_collect(void) { return gcl_alloc_trim(); }

@@ -1,15 +1,16 @@
-/* debug.c: the debug modes: scribble, check-every-operation, valgrind.
+/* debug.c: the debug modes: scribble, valgrind, and the switch for check.c.
  *
- * Owns gcl_debug, read once at init and constant afterwards. With any mode
- * on, heap.c publishes no slab to the fast paths, so every allocation and
- * every free passes through the generic paths and the hooks below; with all
- * modes off the hooks are never reached and the fast paths carry no test.
+ * Owns gcl_debug_modes, set once at init and constant afterwards. With any
+ * mode on, theap.c publishes no slab to the fast paths, so every allocation
+ * and every free passes through alloc.c's slow paths and the hooks below
+ * (and check.c's gcl_check_op); with all modes off the hooks are never
+ * reached and the fast paths carry no test.
  *
  *  - scribble (GCLZONE_SCRIBBLE): fresh blocks are filled with 0xaa, freed
  *    blocks with 0x55 past their first 16 bytes (the free-list link and the
  *    free tag live there), as libmalloc's MallocScribble does;
  *  - check (GCLZONE_CHECK=N): every Nth operation runs the validators
- *    (arena.c, heap.c), which stop the process on any inconsistency;
+ *    (check.c), which stop the process on any inconsistency;
  *  - valgrind: when the process runs under memcheck, blocks are described to
  *    memcheck with client requests (compiled in when valgrind/memcheck.h is
  *    present), and the allocator's own accesses to free blocks are bracketed
@@ -36,8 +37,7 @@
 #define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)0)
 #endif
 
-unsigned gcl_debug;
-static unsigned long check_every, ops;
+unsigned gcl_debug_modes;
 
 #define SCRIBBLE_FRESH 0xaa
 #define SCRIBBLE_FREED 0x55
@@ -57,29 +57,29 @@ static bool under_memcheck(void) {
 }
 
 void gcl_debug_init(void) {
-  gcl_debug = 0;
-  if (gcl_opt.scribble) gcl_debug |= GCL_DEBUG_SCRIBBLE;
-  if (gcl_opt.check > 0) gcl_debug |= GCL_DEBUG_CHECK, check_every = (unsigned long)gcl_opt.check;
-  if (under_memcheck()) gcl_debug |= GCL_DEBUG_VALGRIND;
+  gcl_debug_modes = 0;
+  if (gcl_options.scribble) gcl_debug_modes |= GCL_DEBUG_SCRIBBLE;
+  if (gcl_options.check > 0) gcl_debug_modes |= GCL_DEBUG_CHECK;
+  if (under_memcheck()) gcl_debug_modes |= GCL_DEBUG_VALGRIND;
 }
 
 /* A block of `usable` bytes is handed out; `zeroed`: its bytes are zero. */
 void gcl_debug_alloc(void *p, size_t usable, bool zeroed) {
-  if (gcl_debug & GCL_DEBUG_VALGRIND) VALGRIND_MALLOCLIKE_BLOCK(p, usable, 0, zeroed);
-  if ((gcl_debug & GCL_DEBUG_SCRIBBLE) && !zeroed) memset(p, SCRIBBLE_FRESH, usable);
+  if (gcl_debug_modes & GCL_DEBUG_VALGRIND) VALGRIND_MALLOCLIKE_BLOCK(p, usable, 0, zeroed);
+  if ((gcl_debug_modes & GCL_DEBUG_SCRIBBLE) && !zeroed) memset(p, SCRIBBLE_FRESH, usable);
 }
 
 /* A live block is about to be freed (already validated). */
 void gcl_debug_free(void *p, size_t usable) {
-  if ((gcl_debug & GCL_DEBUG_SCRIBBLE) && usable > sizeof(gcl_block_t))
+  if ((gcl_debug_modes & GCL_DEBUG_SCRIBBLE) && usable > sizeof(gcl_block_t))
     memset((char *)p + sizeof(gcl_block_t), SCRIBBLE_FREED, usable - sizeof(gcl_block_t));
-  if (gcl_debug & GCL_DEBUG_VALGRIND) VALGRIND_FREELIKE_BLOCK(p, 0);
+  if (gcl_debug_modes & GCL_DEBUG_VALGRIND) VALGRIND_FREELIKE_BLOCK(p, 0);
 }
 
 /* A live block changes size in place (a large block's realloc). */
 void gcl_debug_resize(void *p, size_t old, size_t usable) {
-  if (gcl_debug & GCL_DEBUG_VALGRIND) VALGRIND_RESIZEINPLACE_BLOCK(p, old, usable, 0);
-  if ((gcl_debug & GCL_DEBUG_SCRIBBLE) && usable > old) memset((char *)p + old, SCRIBBLE_FRESH, usable - old);
+  if (gcl_debug_modes & GCL_DEBUG_VALGRIND) VALGRIND_RESIZEINPLACE_BLOCK(p, old, usable, 0);
+  if ((gcl_debug_modes & GCL_DEBUG_SCRIBBLE) && usable > old) memset((char *)p + old, SCRIBBLE_FRESH, usable - old);
 }
 
 /* A slab is carved: its memory may still be described as freed blocks of an
@@ -100,13 +100,4 @@ void gcl_debug_open(void *b, size_t n) {
 void gcl_debug_close(void *b, size_t n) {
   VALGRIND_MAKE_MEM_NOACCESS(b, n);
   (void)b, (void)n;
-}
-
-/* One more allocator operation: every check_every-th one, validate what this
- * thread may safely inspect (the arena, its own heap, the orphans). */
-void gcl_debug_op(void) {
-  if (!(gcl_debug & GCL_DEBUG_CHECK)) return;
-  if (__atomic_add_fetch(&ops, 1, __ATOMIC_RELAXED) % check_every) return;
-  gcl_arena_validate();
-  gcl_heap_validate();
 }

@@ -1,10 +1,12 @@
 /* hostheap.c: the host runtime's page heap, an sbrk over the region's first part.
  *
- * Owns the break of the host heap. Invariants, under gcl_hostheap_lock:
- *   heap.base <= brk <= heap.committed <= heap.limit, committed is brk
+ * Owns the break of the host heap (the runtime's, not to be confused with
+ * the thread heaps of theap.c). Invariants, under gcl_hostheap_lock:
+ *   host.base <= brk <= host.committed <= host.limit, committed is brk
  *   rounded up to a page, and every byte in [brk, committed) is zero, so
  *   memory the break moves over is always zero without touching new pages.
- * The contract (dlmalloc's MORECORE, tested clause by clause) is in gclzone.h.
+ * The contract (dlmalloc's MORECORE, tested clause by clause) is in gclzone.h;
+ * the caller (alloc.c) has initialized the process and sets errno.
  */
 #include "internal.h"
 
@@ -16,22 +18,17 @@ static uintptr_t brk_now;
 static uintptr_t brk_peak;
 
 void gcl_hostheap_reset(void) {
-  brk_now = gcl_region.heap.base;
+  brk_now = gcl_region.host.base;
   brk_peak = brk_now;
-}
-
-static uintptr_t page_up(uintptr_t x) {
-  uintptr_t pg = gcl_prim_page_size();
-  return (x + pg - 1) & ~(pg - 1);
 }
 
 /* Move the break to `to` (already checked to lie in the heap). 0 or ENOMEM. */
 static int move_break(uintptr_t to) {
-  gcl_part_t *h = &gcl_region.heap;
+  gcl_part_t *h = &gcl_region.host;
   if (to > h->committed) {
     if (gcl_region_grow(h, to, gcl_prim_page_size())) return ENOMEM;
   } else if (to < brk_now) {
-    uintptr_t keep = page_up(to);
+    uintptr_t keep = gcl_align_up(to, gcl_prim_page_size());
     memset((void *)to, 0, (keep < brk_now ? keep : brk_now) - to);
     if (keep < h->committed) {
       size_t n = h->committed - keep;
@@ -48,47 +45,34 @@ static int move_break(uintptr_t to) {
   return 0;
 }
 
-void *gcl_hostheap_sbrk(intptr_t increment) {
-  if (gcl_process_ensure() != 0) {
-    errno = ENOMEM;
-    return (void *)-1;
-  }
-  gcl_lock(&gcl_hostheap_lock);
+/* sbrk: *old gets the break before the move. 0 or ENOMEM (nothing moved). */
+int gcl_hostheap_sbrk(intptr_t increment, void **old_break) {
+  gcl_prim_lock(&gcl_hostheap_lock);
   uintptr_t old = brk_now, to;
   int err = 0;
   if (increment >= 0) {
-    if ((uintptr_t)increment > gcl_region.heap.limit - old) err = ENOMEM;
+    if ((uintptr_t)increment > gcl_region.host.limit - old) err = ENOMEM;
     to = old + (uintptr_t)increment;
   } else {
     uintptr_t dec = (uintptr_t)(-(increment + 1)) + 1; /* no overflow at INTPTR_MIN */
-    if (dec > old - gcl_region.heap.base) err = ENOMEM;
+    if (dec > old - gcl_region.host.base) err = ENOMEM;
     to = old - dec;
   }
   if (!err && to != old) err = move_break(to);
-  gcl_unlock(&gcl_hostheap_lock);
-  if (err) {
-    errno = err;
-    return (void *)-1;
-  }
-  return (void *)old;
+  gcl_prim_unlock(&gcl_hostheap_lock);
+  *old_break = (void *)old;
+  return err;
 }
 
+/* brk: 0 or ENOMEM (outside the heap, or the OS refused; nothing moved). */
 int gcl_hostheap_brk(void *addr) {
-  if (gcl_process_ensure() != 0) {
-    errno = ENOMEM;
-    return -1;
-  }
   uintptr_t to = (uintptr_t)addr;
   int err = 0;
-  gcl_lock(&gcl_hostheap_lock);
-  if (to < gcl_region.heap.base || to > gcl_region.heap.limit) err = ENOMEM;
+  gcl_prim_lock(&gcl_hostheap_lock);
+  if (to < gcl_region.host.base || to > gcl_region.host.limit) err = ENOMEM;
   else if (to != brk_now) err = move_break(to);
-  gcl_unlock(&gcl_hostheap_lock);
-  if (err) {
-    errno = err;
-    return -1;
-  }
-  return 0;
+  gcl_prim_unlock(&gcl_hostheap_lock);
+  return err;
 }
 
 uintptr_t gcl_hostheap_break(void) {
@@ -96,5 +80,5 @@ uintptr_t gcl_hostheap_break(void) {
 }
 
 size_t gcl_hostheap_peak(void) {
-  return gcl_load_relaxed(&brk_peak) - gcl_region.heap.base;
+  return gcl_load_relaxed(&brk_peak) - gcl_region.host.base;
 }

@@ -1,12 +1,34 @@
 /* internal.h: the types, constants and cross-file interface of libgclzone.
  *
- * Prototypes are grouped by the file that defines them. The hot paths
- * (size class lookup, the malloc pop and the free push) are inline here so
- * that both front ends compile them into their entry points; everything
- * else is out of line.
+ * Declarations are grouped by the file that defines them, in layer order:
+ * a file calls only into the groups above its own (prim.h is the bottom).
  *
- * Naming: gclzone_* is public (include/gclzone.h), gcl_<module>_* is
- * internal and hidden (-fvisibility=hidden). Error convention: see prim.h.
+ *   front ends   override_elf.c, zone_darwin.c (front_none.c: no front end)
+ *   api          alloc.c: the malloc family, the slow paths, the prefixed API
+ *   lifecycle    process.c: init, fork, the lock table, the report at exit
+ *   reading      introspect.c (stats, reports, the walk, the map),
+ *                check.c (the validators), walk.c (the span iterator)
+ *   allocator    theap.c (thread heaps) > slab.c (slabs) > span.c (spans)
+ *   parts        hostheap.c (the host heap), region.c (the reservation)
+ *   leaves       debug.c, options.c, log.c, prim_posix.c
+ *
+ * Calls only go down this list (tests/layers.py checks the call graph).
+ * Data is read across it where a fact has one writer and many readers: the
+ * front end's descriptor, the options, the process's ready flag.
+ *
+ * The hot paths (the size-class lookup, the malloc pop and the free push)
+ * are inline here, so that both front ends compile them into their entry
+ * points; everything else is out of line.
+ *
+ * Naming: gclzone_* is public (include/gclzone.h); gcl_<module>_* is
+ * internal and hidden, <module> being the file that defines it
+ * (gcl_span_take is span.c's); the only gcl_ names without a module are this
+ * header's language helpers (attributes, atomics, gcl_align_up).
+ *
+ * Error convention (the one for the whole library): an internal function
+ * that can fail returns 0 or an errno value, or NULL where it returns a
+ * pointer, and leaves errno alone; errno is set in one place, by the public
+ * entry points (alloc.c, process.c), as the header documents.
  */
 #ifndef GCL_INTERNAL_H
 #define GCL_INTERNAL_H
@@ -23,7 +45,7 @@
  * through the GOT. System headers stay above this line. */
 #pragma GCC visibility push(hidden)
 
-/* ---- Attributes ----------------------------------------------------------- */
+/* ---- Language helpers -------------------------------------------------------- */
 #define GCL_EXPORT __attribute__((visibility("default")))
 #define GCL_NOINLINE __attribute__((noinline))
 #define GCL_COLD __attribute__((cold, noinline))
@@ -36,6 +58,11 @@
 #define gcl_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define gcl_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define gcl_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* x rounded up to a multiple of a, a power of two (x + a - 1 must not wrap). */
+static inline uintptr_t gcl_align_up(uintptr_t x, uintptr_t a) {
+  return (x + a - 1) & ~(a - 1);
+}
 
 /* off < *bound, where other threads may move *bound: a relaxed load. GCC
  * and clang never fold an atomic load into the instruction that uses it,
@@ -52,53 +79,51 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #endif
 }
 
-/* GCL_SECURE (make SECURE=1): free-list links are stored encoded with a
- * secret and checked when followed (see gcl_link_get). */
+/* ---- Build options ------------------------------------------------------------
+ * GCL_SECURE (make SECURE=1): free-list links are stored encoded with a
+ * secret and checked when followed (see gcl_slab_link_get).
+ * GCL_CHECKS (make CHECKS=0 clears it): the free fast path's O(1) misuse
+ * checks (never handed out, not a block start, double free). Without them a
+ * free of a bad pointer into the caller's own slab goes undetected (the
+ * slow paths still check everything). For measuring what the checks cost
+ * (bench/), and for programs that trade that detection for speed.
+ * GCL_DEBUG (make VARIANT=debug, and the unit suites in make check):
+ * 1 checks gcl_assert, 2 also gcl_assert_internal (costlier invariants). */
 #ifndef GCL_SECURE
 #define GCL_SECURE 0
 #endif
-
-/* GCL_CHECKS (make CHECKS=0 clears it): the free fast path's O(1) misuse
- * checks (never handed out, not a block start, double free). Without them a
- * free of a bad pointer into the caller's own slab goes undetected (the
- * generic paths still check everything). For measuring what the checks
- * cost (bench/), and for programs that trade that detection for speed. */
 #ifndef GCL_CHECKS
 #define GCL_CHECKS 1
 #endif
-
-/* GCL_DEBUG: 0 release, 1 cheap asserts, 2 internal asserts, 3 validators. */
 #ifndef GCL_DEBUG
 #define GCL_DEBUG 0
 #endif
-#define gcl_assert(x) ((GCL_DEBUG >= 1 && !(x)) ? gcl_assert_fail(#x, __FILE__, __LINE__) : (void)0)
-#define gcl_assert_internal(x) ((GCL_DEBUG >= 2 && !(x)) ? gcl_assert_fail(#x, __FILE__, __LINE__) : (void)0)
+#define gcl_assert(x) ((GCL_DEBUG >= 1 && !(x)) ? gcl_log_assert_fail(#x, __FILE__, __LINE__) : (void)0)
+#define gcl_assert_internal(x) ((GCL_DEBUG >= 2 && !(x)) ? gcl_log_assert_fail(#x, __FILE__, __LINE__) : (void)0)
 
-/* ---- Geometry ---------------------------------------------------------------
+/* ---- Geometry -------------------------------------------------------------------
  * The arena is cut into 64 KiB slots. Every span (a slab of one size class,
  * a large block, or a free run) is a whole number of slots, so the span of
- * any arena address is one table lookup: gcl_hot.map[offset >> SLOT_SHIFT]. */
+ * any arena address is one table lookup: gcl_spans.map[offset >> SLOT_SHIFT]. */
 #define GCL_SLOT_SHIFT 16
 #define GCL_SLOT_SIZE ((size_t)1 << GCL_SLOT_SHIFT)
 #define GCL_ALIGNMENT 16          /* minimum alignment of every block */
-#define GCL_DIRECT_MAX 1024       /* sizes served through heap->direct[] */
+#define GCL_DIRECT_MAX 1024       /* sizes served through theap->direct[] */
 #define GCL_DIRECT_N (GCL_DIRECT_MAX / 16 + 1)
-#define GCL_MEDIUM_MAX ((size_t)128 << 10) /* largest size class */
+#define GCL_MEDIUM_MAX ((size_t)128 << 10) /* largest size class; above it, large blocks */
 #define GCL_NCLASSES 69           /* classes 1..68; 0 is unused */
 #define GCL_SLAB_MIN_BLOCKS 8     /* a slab aims at this many blocks... */
-#define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (heap.c: class_slots) */
+#define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (slab.c: gcl_slab_slots) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
-#define GCL_MAX_HEAPS 65536       /* thread heaps alive at once */
+#define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
 #define GCL_DEFAULT_GUARD ((size_t)1 << 30)
-#define GCL_PAGE 4096             /* the page size we lay the region out with */
 
-/* ---- Types ------------------------------------------------------------------ */
+/* ---- Types ------------------------------------------------------------------------ */
 
 /* A free block. Word 0 links the free list; word 1 holds the free tag
- * (the address of its slab's descriptor, see gcl_free_tag) while the block
- * is free, and is cleared when it is handed out: a free that finds the tag
- * is a double free. */
+ * (gcl_span_free_tag) while the block is free, and is cleared when it is
+ * handed out: a free that finds the tag is a double free. */
 typedef struct gcl_block {
   struct gcl_block *next;
   uintptr_t tag;
@@ -107,70 +132,69 @@ typedef struct gcl_block {
 enum gcl_span_kind { GCL_SPAN_FREE = 0, GCL_SPAN_SLAB = 1, GCL_SPAN_LARGE = 2 };
 
 enum gcl_span_flag {
-  GCL_SPAN_ZERO = 1,         /* arena: the span's memory reads as zero */
-  GCL_SPAN_DIRTY = 2,        /* arena: free span whose pages are still resident */
-  GCL_SPAN_WAS_LARGE = 4,    /* arena: free span that begins where a large block was */
+  GCL_SPAN_ZERO = 1,      /* the span's memory reads as zero */
+  GCL_SPAN_DIRTY = 2,     /* a free span whose pages are still resident */
+  GCL_SPAN_WAS_LARGE = 4, /* a free span that begins where a large block was */
 };
 
-struct gcl_heap;
+struct gcl_theap;
 
-/* A span: a run of slots. Slabs carry the sharded free lists (mimalloc's
- * design): `free` to allocate from, `local_free` for the owner's frees and
- * `xfree` for frees from other threads, so the owner needs no atomics. */
+/* A span: a run of slots, described out of line (span.c owns the
+ * descriptors). Which file writes which fields:
+ *  - span.c: start, slots, kind, flags, the free-bin and lru links,
+ *    freed_ms, and usable_end of a large block;
+ *  - slab.c: the block geometry (sclass, block_size, blockmagic, bump, bump_key,
+ *    usable_end of a slab) and the three free lists: `free` to allocate
+ *    from, `local_free` for the owner's frees, `remote` for frees from other
+ *    threads (mimalloc's free-list sharding), with used and remote_count;
+ *  - theap.c: the slab's owner (theap, fast_owner, full, orphan)
+ *    and its queue links (next, prev).
+ * The first line is the fast paths'. */
 typedef struct gcl_span {
-  /* fast path: the owner only */
-  gcl_block_t *free;
+  gcl_block_t *free;      /* the owner only */
   gcl_block_t *local_free;
-  uintptr_t fast_owner;         /* relaxed: its heap's thread (gcl_prim_thread_self)
-                                   while in the heap's queue, else 0 */
+  uintptr_t fast_owner;   /* relaxed: its theap's thread (gcl_prim_thread_self)
+                             while in the theap's queue, else 0 */
   uintptr_t start;
-  uint64_t blockmagic;          /* slab: gcl_block_magic(block_size) */
-  uint64_t bump_key;            /* relaxed: slab: blocks below bump times
-                                   blockmagic * block_size (gcl_slab_is_block) */
-  uint32_t used;                /* blocks out; the owner's alone (stats read it racily) */
+  uint64_t blockmagic;    /* slab: gcl_span_block_magic(block_size) */
+  uint64_t bump_key;      /* relaxed: slab: gcl_span_bump_key(block_size, blocks below bump) */
+  uint32_t used;          /* slab: blocks out; the owner's alone (stats read it racily) */
   uint32_t block_size;
-  uintptr_t bump;               /* relaxed: slab: first block never handed out */
-  uintptr_t bump_end;           /* end of the usable area: the last whole block
-                                   of a slab, the last page of a large block */
-  /* shared */
-  uintptr_t xfree;              /* atomic: cross-thread frees */
-  uint32_t xcount;              /* atomic: blocks on xfree (for exact stats) */
-  uint8_t orphan;               /* on the orphan list (under gcl_orphan_lock) */
-  struct gcl_heap *heap;        /* atomic: owning heap; NULL if orphaned */
+  uintptr_t bump;         /* relaxed: slab: first block never handed out */
+  uintptr_t usable_end;   /* relaxed: slab: after its last whole block;
+                             large: after the pages asked for */
+  uintptr_t remote;       /* atomic: frees from other threads, a lock-free stack */
+  uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
+  uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
+  struct gcl_theap *theap; /* atomic: the owning thread heap; NULL if orphaned */
   uint32_t slots;
-  uint8_t kind;                 /* enum gcl_span_kind */
-  uint8_t klass;
-  uint8_t full;                 /* atomic: slab is on its heap's full list */
-  uint8_t flags;                /* enum gcl_span_flag */
-  struct gcl_span *next, *prev; /* heap queue, full or orphan list, free bin */
-  struct gcl_span *lru_next, *lru_prev; /* arena: dirty spans, oldest first */
-  uint64_t freed_ms;            /* arena: when a dirty span was released */
+  uint8_t kind;           /* enum gcl_span_kind */
+  uint8_t sclass;         /* slab: its size class */
+  uint8_t full;           /* atomic: the slab is on its theap's full list */
+  uint8_t flags;          /* enum gcl_span_flag */
+  struct gcl_span *next, *prev;         /* theap queue, full or orphan list, free bin */
+  struct gcl_span *lru_next, *lru_prev; /* dirty free spans, oldest first */
+  uint64_t freed_ms;      /* when a dirty span was released */
 } gcl_span_t;
 
 typedef struct gcl_spanq {
   gcl_span_t *first, *last;
 } gcl_spanq_t;
 
-/* A thread's heap. direct[] maps (size + 15) / 16 to the current slab of the
- * size's class for sizes up to GCL_DIRECT_MAX, so malloc is one lookup. */
-typedef struct gcl_heap {
+/* A thread heap ("theap"): a thread's slabs. direct[] maps (size + 15) / 16
+ * to the current slab of the size's class for sizes up to GCL_DIRECT_MAX,
+ * so malloc is one lookup. Not to be confused with the host heap
+ * (hostheap.c), the runtime's sbrk. */
+typedef struct gcl_theap {
   gcl_span_t *direct[GCL_DIRECT_N];
   gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
   gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
-  uint32_t xfull_hint;             /* atomic: another thread freed into a full slab */
-  uint32_t live;                   /* the heap belongs to a running thread */
+  uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
+  uint32_t live;                   /* the theap belongs to a running thread */
   uintptr_t thread;                /* that thread's gcl_prim_thread_self() */
-  struct gcl_heap *next, *prev;    /* all live heaps (gcl_heap_list) */
-  struct gcl_heap *pool_next;      /* free heap structs */
-} gcl_heap_t;
-
-/* What the fast paths read on every call, on one cache line. */
-typedef struct gcl_hot {
-  uintptr_t base;     /* arena base */
-  uintptr_t top;      /* atomic: bytes of the arena carved into spans */
-  gcl_span_t **map;   /* slot -> span, valid below top */
-  uintptr_t link_key; /* GCL_SECURE: free-list link key */
-} __attribute__((aligned(64))) gcl_hot_t;
+  struct gcl_theap *next, *prev;   /* all live theaps (gcl_theaps.live) */
+  struct gcl_theap *pool_next;     /* free theap structs */
+} gcl_theap_t;
 
 /* One part of the region: [base, limit), committed up to `committed`. */
 typedef struct gcl_part {
@@ -183,19 +207,6 @@ typedef struct gcl_foreign {
   void *(*realloc)(void *p, size_t size);
   size_t (*usable_size)(void *p);
 } gcl_foreign_t;
-
-/* Runtime options, read once at init (options.c). */
-typedef struct gcl_options {
-  size_t heap_size;      /* GCLZONE_HEAP_SIZE */
-  size_t arena_size;     /* GCLZONE_ARENA_SIZE */
-  uintptr_t base;        /* GCLZONE_BASE */
-  long sbrk;             /* GCLZONE_SBRK */
-  long show_stats;       /* GCLZONE_SHOW_STATS */
-  long purge_delay_ms;   /* GCLZONE_PURGE_DELAY */
-  size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
-  long scribble;         /* GCLZONE_SCRIBBLE */
-  long check;            /* GCLZONE_CHECK */
-} gcl_options_t;
 
 /* Fatal messages: the complete list (log.c holds the texts). */
 enum gcl_fatal {
@@ -210,14 +221,81 @@ enum gcl_fatal {
   GCL_FATAL_ASSERT,
 };
 
-/* ---- region.c ---------------------------------------------------------------- */
+/* ---- front ends (override_elf.c, zone_darwin.c, front_none.c) -------------------------
+ * The front end's policy, read by the core at init. Each library links
+ * exactly one definition (libgclzone_core.a: front_none.c's), resolved at
+ * link time rather than registered by a constructor, because a malloc can
+ * reach the core before any constructor of ours has run. */
+typedef struct gcl_front {
+  const char *name;
+  bool owns_sbrk;   /* the program's sbrk and brk are the host heap's: by
+                       default it starts at the program break (process.c) */
+  bool drives_fork; /* the platform calls the fork handlers itself
+                       (libmalloc's force_lock...): no pthread_atfork */
+} gcl_front_t;
+extern const gcl_front_t gcl_front;
+
+/* ---- log.c ------------------------------------------------------------------------------ */
+extern int gcl_log_fd; /* where reports go: a duplicate of stderr taken at init */
+size_t gcl_log_fmt(char *buf, size_t cap, const char *fmt, ...);
+void gcl_log_printf(int fd, const char *fmt, ...);
+_Noreturn void gcl_log_fatal(enum gcl_fatal what, const void *p, const char *detail);
+_Noreturn void gcl_log_assert_fail(const char *expr, const char *file, int line);
+
+/* ---- options.c ----------------------------------------------------------------------------
+ * Runtime options, read once at init from GCLZONE_* variables. */
+typedef struct gcl_options {
+  size_t heap_size;      /* GCLZONE_HEAP_SIZE */
+  size_t arena_size;     /* GCLZONE_ARENA_SIZE */
+  uintptr_t base;        /* GCLZONE_BASE */
+  long sbrk;             /* GCLZONE_SBRK */
+  long show_stats;       /* GCLZONE_SHOW_STATS: 0, 1, 2, or GCL_OPTIONS_JSON */
+  long purge_delay_ms;   /* GCLZONE_PURGE_DELAY */
+  size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
+  long scribble;         /* GCLZONE_SCRIBBLE */
+  long check;            /* GCLZONE_CHECK */
+} gcl_options_t;
+typedef struct gcl_option {
+  const char *name;   /* without the GCLZONE_ prefix */
+  char kind;          /* 's' size, 'a' address, 'n' number, 'r' report (a number or "json") */
+  size_t offset;      /* field in gcl_options_t */
+  uint64_t dflt;
+  const char *help;
+} gcl_option_t;
+#define GCL_OPTIONS_JSON 16 /* GCLZONE_SHOW_STATS=json */
+extern gcl_options_t gcl_options;
+extern uint32_t gcl_options_set; /* bit i: gcl_options_table[i] came from the environment */
+#define GCL_OPTION_HEAP_SIZE 0  /* indices in gcl_options_table */
+#define GCL_OPTION_ARENA_SIZE 1
+#define GCL_OPTION_BASE 2
+extern const gcl_option_t gcl_options_table[];
+extern const size_t gcl_options_count;
+void gcl_options_load(const char *const *env);
+int gcl_options_parse(char kind, const char *s, uint64_t *out);
+
+/* ---- debug.c ------------------------------------------------------------------------------
+ * The debug modes (scribble, valgrind); check.c adds GCLZONE_CHECK. */
+enum gcl_debug_mode { GCL_DEBUG_SCRIBBLE = 1, GCL_DEBUG_CHECK = 2, GCL_DEBUG_VALGRIND = 4 };
+extern unsigned gcl_debug_modes; /* set at init; nonzero keeps every call off the fast paths */
+void gcl_debug_init(void);
+void gcl_debug_alloc(void *p, size_t usable, bool zeroed);
+void gcl_debug_free(void *p, size_t usable);
+void gcl_debug_resize(void *p, size_t old, size_t usable);
+void gcl_debug_fresh(void *p, size_t n);
+void gcl_debug_open(void *b, size_t n);
+void gcl_debug_close(void *b, size_t n);
+/* Bracket the allocator's own accesses to a free block (for valgrind). */
+#define GCL_FREE_OPEN(b) (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND) ? gcl_debug_open((b), sizeof(gcl_block_t)) : (void)0)
+#define GCL_FREE_CLOSE(b) (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND) ? gcl_debug_close((b), sizeof(gcl_block_t)) : (void)0)
+
+/* ---- region.c ------------------------------------------------------------------------------ */
 typedef struct gcl_region {
   uintptr_t base, size;   /* the whole reservation */
-  gcl_part_t heap;        /* host heap (hostheap.c moves `committed`) */
-  gcl_part_t arena;       /* malloc arena (arena.c) */
-  gcl_part_t map;         /* slot map */
+  gcl_part_t host;        /* the host heap (hostheap.c moves `committed`) */
+  gcl_part_t arena;       /* the malloc arena (span.c) */
+  gcl_part_t map;         /* the slot map */
   gcl_part_t spans;       /* span descriptors */
-  gcl_part_t heaps;       /* thread heap structs */
+  gcl_part_t theaps;      /* thread heap structs */
 } gcl_region_t;
 extern gcl_region_t gcl_region;
 int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base);
@@ -227,156 +305,56 @@ static inline bool gcl_region_contains(const void *p) {
   return (uintptr_t)p - gcl_region.base < gcl_region.size;
 }
 
-/* ---- options.c ----------------------------------------------------------------- */
-typedef struct gcl_option {
-  const char *name;   /* without the GCLZONE_ prefix */
-  char kind;          /* 's' size, 'a' address, 'n' number */
-  size_t offset;      /* field in gcl_options_t */
-  uint64_t dflt;
-  const char *help;
-} gcl_option_t;
-extern gcl_options_t gcl_opt;
-extern uint32_t gcl_options_set;
-#define GCL_OPTION_HEAP_SIZE 0  /* indices in gcl_option_table */
-#define GCL_OPTION_ARENA_SIZE 1
-#define GCL_OPTION_BASE 2
-extern const gcl_option_t gcl_option_table[];
-extern const size_t gcl_option_count;
-void gcl_options_load(const char *const *env);
-int gcl_options_parse(char kind, const char *s, uint64_t *out);
-
-/* ---- log.c ------------------------------------------------------------------------ */
-extern int gcl_log_fd; /* where reports go: a duplicate of stderr taken at init */
-size_t gcl_fmt(char *buf, size_t cap, const char *fmt, ...);
-void gcl_log_printf(int fd, const char *fmt, ...);
-_Noreturn void gcl_fatal(enum gcl_fatal what, const void *p, const char *detail);
-_Noreturn void gcl_assert_fail(const char *expr, const char *file, int line);
-
-/* ---- override_elf.c (weak: absent from libgclzone_core.a) ---------------------------- */
-extern const bool gcl_front_sbrk_defined __attribute__((weak));
-/* True when the program's own sbrk and brk are ours (the ELF front end). */
-static inline bool gcl_front_sbrk(void) {
-  return &gcl_front_sbrk_defined != NULL;
-}
-
-/* ---- process.c --------------------------------------------------------------------- */
-extern int gcl_state; /* atomic: 0 not yet, 1 initializing, 2 ready */
-int gcl_process_init(const gclzone_config_t *cfg);
-static inline bool gcl_ready(void) {
-  return gcl_load_acquire(&gcl_state) == 2;
-}
-int gcl_process_ensure(void); /* initialize with defaults if not done */
-extern bool gcl_process_use_atfork;
-void gcl_process_fork_prepare(void);
-void gcl_process_fork_parent(void);
-void gcl_process_fork_child(void);
-
-/* ---- hostheap.c ---------------------------------------------------------------------- */
+/* ---- hostheap.c ------------------------------------------------------------------------------ */
 extern gcl_lock_t gcl_hostheap_lock;
 void gcl_hostheap_reset(void);
-void *gcl_hostheap_sbrk(intptr_t increment);
+int gcl_hostheap_sbrk(intptr_t increment, void **old);
 int gcl_hostheap_brk(void *addr);
 uintptr_t gcl_hostheap_break(void);
 size_t gcl_hostheap_peak(void);
 
-/* ---- arena.c ------------------------------------------------------------------------- */
-extern gcl_hot_t gcl_hot;
-extern gcl_lock_t gcl_arena_lock;
-void gcl_arena_reset(void);
-gcl_span_t *gcl_arena_take(size_t slots, size_t align, uint8_t kind);
-void gcl_arena_give(gcl_span_t *s);
-bool gcl_arena_resize(gcl_span_t *s, size_t slots);
-size_t gcl_arena_purge_all(void);
-gcl_span_t *gcl_arena_span_of(const void *p);
-typedef struct gcl_arena_stats {
+/* ---- span.c ------------------------------------------------------------------------------------ */
+#define GCL_SPAN_NBINS 264
+#define GCL_SPAN_NWORDS ((GCL_SPAN_NBINS + 63) / 64)
+#define GCL_SPAN_DIRTY_SET 0
+#define GCL_SPAN_CLEAN_SET 1
+typedef struct gcl_freeset {
+  gcl_span_t *bin[GCL_SPAN_NBINS];
+  uint64_t bits[GCL_SPAN_NWORDS];
+  size_t bytes;
+} gcl_freeset_t;
+typedef struct gcl_spans {
+  /* What the fast paths read on every call, on one line. */
+  uintptr_t base;     /* the arena's base (gcl_region.arena.base, kept here for the line) */
+  uintptr_t top;      /* atomic: bytes of the arena carved into spans: the arena's break */
+  gcl_span_t **map;   /* slot -> span, valid below top */
+  uintptr_t link_key; /* GCL_SECURE: the free-list link key (gcl_slab_link_get) */
+  /* The rest, under gcl_span_lock. */
+  size_t slots __attribute__((aligned(64))); /* slots carved: top >> GCL_SLOT_SHIFT */
+  gcl_span_t *desc_free;  /* unused descriptors */
+  uintptr_t desc_bump;    /* next never-used descriptor */
+  gcl_freeset_t free[2];  /* [GCL_SPAN_DIRTY_SET], [GCL_SPAN_CLEAN_SET] */
+  gcl_span_t *lru_first, *lru_last; /* dirty spans, oldest first */
+  size_t used, used_peak, committed_peak, large_bytes, large_blocks;
+} gcl_spans_t;
+#define GCL_SPANS_LINE offsetof(gcl_spans_t, slots) /* the part a walker reads */
+extern gcl_spans_t gcl_spans;
+extern gcl_lock_t gcl_span_lock;
+void gcl_span_reset(uintptr_t link_key);
+gcl_span_t *gcl_span_take(size_t slots, size_t align, uint8_t kind);
+void gcl_span_give(gcl_span_t *s);
+gcl_span_t *gcl_span_of(const void *p);
+gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why);
+size_t gcl_span_usable(const gcl_span_t *s);
+gcl_span_t *gcl_span_large_alloc(size_t size, size_t align);
+bool gcl_span_large_resize(gcl_span_t *s, size_t size);
+size_t gcl_span_large_good_size(size_t size);
+size_t gcl_span_purge_all(void);
+unsigned gcl_span_bin_of(size_t slots);
+typedef struct gcl_span_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
-} gcl_arena_stats_t;
-void gcl_arena_stats(gcl_arena_stats_t *out);
-const char *gcl_arena_broken(uintptr_t *where);
-void gcl_arena_validate(void);
-
-/* ---- heap.c ---------------------------------------------------------------------------- */
-extern gcl_heap_t gcl_heap_empty; /* the heap of a thread that has none yet */
-extern gcl_lock_t gcl_heap_lock;   /* heap list, heap pool */
-extern gcl_lock_t gcl_orphan_lock; /* orphaned slabs */
-bool gcl_heap_reset(void);
-void *gcl_heap_malloc_generic(gcl_heap_t *h, size_t size);
-void *gcl_heap_malloc_refill(gcl_heap_t *h, gcl_span_t *s, size_t size);
-void *gcl_heap_malloc_aligned(size_t size, size_t align, bool zero);
-void gcl_heap_free_generic(void *p, const gcl_foreign_t *foreign);
-void gcl_heap_span_empty(gcl_span_t *s);
-void gcl_heap_thread_done(void *heap);
-void gcl_heap_fork_child(void);
-size_t gcl_heap_collect(void);
-size_t gcl_heap_block_size(const void *p, enum gcl_fatal misuse);
-void gcl_heap_large_set_size(gcl_span_t *s, size_t size);
-size_t gcl_heap_count(void);
-_Noreturn void gcl_heap_bad_link(const void *holder);
-const char *gcl_heap_slab_broken(const gcl_span_t *s);
-void gcl_heap_validate(void);
-
-/* ---- alloc.c ---------------------------------------------------------------------------- */
-void *gcl_malloc(size_t size);
-void gcl_free(void *p, const gcl_foreign_t *foreign);
-void *gcl_calloc(size_t n, size_t size);
-void *gcl_realloc(void *p, size_t size, const gcl_foreign_t *foreign);
-void *gcl_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign);
-int gcl_posix_memalign(void **out, size_t align, size_t size);
-void *gcl_aligned_alloc(size_t align, size_t size);
-void *gcl_memalign(size_t align, size_t size);
-void *gcl_valloc(size_t size);
-void *gcl_pvalloc(size_t size);
-size_t gcl_usable_size(const void *p, const gcl_foreign_t *foreign);
-
-/* ---- debug.c ---------------------------------------------------------------------------- */
-enum gcl_debug_mode { GCL_DEBUG_SCRIBBLE = 1, GCL_DEBUG_CHECK = 2, GCL_DEBUG_VALGRIND = 4 };
-extern unsigned gcl_debug; /* set at init; nonzero keeps every call off the fast paths */
-void gcl_debug_init(void);
-void gcl_debug_alloc(void *p, size_t usable, bool zeroed);
-void gcl_debug_free(void *p, size_t usable);
-void gcl_debug_resize(void *p, size_t old, size_t usable);
-void gcl_debug_fresh(void *p, size_t n);
-void gcl_debug_open(void *b, size_t n);
-void gcl_debug_close(void *b, size_t n);
-void gcl_debug_op(void);
-/* Bracket the allocator's own accesses to a free block (for valgrind). */
-#define GCL_FREE_OPEN(b) (gcl_unlikely(gcl_debug & GCL_DEBUG_VALGRIND) ? gcl_debug_open((b), sizeof(gcl_block_t)) : (void)0)
-#define GCL_FREE_CLOSE(b) (gcl_unlikely(gcl_debug & GCL_DEBUG_VALGRIND) ? gcl_debug_close((b), sizeof(gcl_block_t)) : (void)0)
-
-/* ---- introspect.c ------------------------------------------------------------------------------ */
-void gcl_stats_report(int fd);
-
-/* ---- Inline: size classes ---------------------------------------------------------------
- * Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each power of two is
- * split in four (160, 192, 224, 256, 320, ...): small blocks are numerous,
- * and more classes would leave more slabs partly used. From 4 KiB on it is
- * split in eight (4608, 5120, ...): a big block's waste is big in bytes
- * (SQLite's 4.3 KB page-cache entries lost a fifth in a 5120-byte block).
- * Every block size is a multiple of 16; the waste is under 25%, and under
- * 12.5% above 4 KiB. */
-#define GCL_FINE_SHIFT 12 /* 4 KiB: eight classes per power of two from here */
-static inline unsigned gcl_class_of(size_t size) {
-  if (size <= 128) return size == 0 ? 1 : (unsigned)((size + 15) >> 4);
-  size_t m = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll(m);
-  if (b < GCL_FINE_SHIFT) return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
-  return 28u + (b - GCL_FINE_SHIFT) * 8u + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
-}
-
-static inline size_t gcl_class_size(unsigned c) {
-  if (c <= 8) return (size_t)c << 4;
-  if (c <= 28) {
-    unsigned k = c - 9, b = 7 + k / 4;
-    return (size_t)(5 + k % 4) << (b - 2);
-  }
-  unsigned k = c - 29, b = GCL_FINE_SHIFT + k / 8;
-  return (size_t)(9 + k % 8) << (b - 3);
-}
-
-/* ---- Inline: the fast paths --------------------------------------------------------------- */
-static inline gcl_heap_t *gcl_heap_self(void) {
-  return gcl_prim_tls_get();
-}
+} gcl_span_stats_t;
+void gcl_span_stats(gcl_span_stats_t *out);
 
 /* The free tag of a slab's blocks is the address of the slab's descriptor:
  * a word no program holds (descriptors live in our metadata, never handed
@@ -384,26 +362,11 @@ static inline gcl_heap_t *gcl_heap_self(void) {
  * and setting it costs no load. Under GCL_SECURE it is xor'ed with the
  * link key, so that freed memory does not show where our metadata lies.
  * The one definition: a reader of another process passes its key. */
-static inline uintptr_t gcl_free_tag_keyed(uintptr_t span, uintptr_t key) {
+static inline uintptr_t gcl_span_free_tag_keyed(uintptr_t span, uintptr_t key) {
   return GCL_SECURE ? span ^ key : span;
 }
-static inline uintptr_t gcl_free_tag(uintptr_t span) {
-  return gcl_free_tag_keyed(span, gcl_hot.link_key);
-}
-/* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret
- * key and with the address of the block holding it (glibc's safe-linking,
- * keyed), and a link is followed only if it points into its own slab, so a
- * write after free cannot steer malloc to an address of its choosing. */
-static inline gcl_block_t *gcl_link_get(const gcl_block_t *b) {
-  uintptr_t v = (uintptr_t)b->next;
-  return (gcl_block_t *)(GCL_SECURE ? v ^ gcl_hot.link_key ^ (uintptr_t)b : v);
-}
-static inline void gcl_link_set(gcl_block_t *b, gcl_block_t *next) {
-  uintptr_t v = (uintptr_t)next;
-  b->next = (gcl_block_t *)(GCL_SECURE ? v ^ gcl_hot.link_key ^ (uintptr_t)b : v);
-}
-static inline bool gcl_link_ok(const struct gcl_span *s, const gcl_block_t *next) {
-  return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
+static inline uintptr_t gcl_span_free_tag(const gcl_span_t *s) {
+  return gcl_span_free_tag_keyed((uintptr_t)s, gcl_spans.link_key);
 }
 
 /* Is p the start of a block of slab s below its bump pointer, i.e. a block
@@ -416,68 +379,218 @@ static inline bool gcl_link_ok(const struct gcl_span *s, const gcl_block_t *next
  * bump_key = (blocks below bump) * e, which is below M,
  * rel * M < bump_key holds exactly for the blocks below bump. The owner
  * passes s->bump_key (it alone writes it); other threads load it relaxed. */
-static inline uint64_t gcl_block_magic(size_t bs) {
+static inline uint64_t gcl_span_block_magic(size_t bs) {
   return UINT64_MAX / bs + 1 + !(bs & (bs - 1)); /* a power of two divides 2^64 */
 }
-static inline uint64_t gcl_bump_key(size_t bs, size_t blocks) {
-  return (uint64_t)blocks * (gcl_block_magic(bs) * bs);
+static inline uint64_t gcl_span_bump_key(size_t bs, size_t blocks) {
+  return (uint64_t)blocks * (gcl_span_block_magic(bs) * bs);
 }
-static inline bool gcl_slab_is_block(const gcl_span_t *s, uintptr_t p, uint64_t bump_key) {
+static inline bool gcl_span_is_block(const gcl_span_t *s, uintptr_t p, uint64_t bump_key) {
   uint64_t rel = (uint32_t)(p - s->start);
   return rel * s->blockmagic < bump_key;
 }
 
-/* A slab's fields are filled in by its thread after the arena hands the
- * span out, and published by the release store of s->heap (heap.c
- * slab_new); orphans have heap NULL but are complete. Anything else with
- * heap NULL is still being built, or was caught so by a fork. */
-static inline bool gcl_slab_published(const gcl_span_t *s) {
-  return __atomic_load_n(&s->heap, __ATOMIC_ACQUIRE) != NULL || s->orphan;
+/* ---- slab.c ------------------------------------------------------------------------------------ */
+size_t gcl_slab_slots(unsigned c);
+void gcl_slab_init(gcl_span_t *s, unsigned c);
+void gcl_slab_extend(gcl_span_t *s);
+void gcl_slab_gather(gcl_span_t *s);
+gcl_block_t *gcl_slab_pop(gcl_span_t *s);
+void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
+void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
+_Noreturn void gcl_slab_bad_link(const void *holder);
+
+/* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
+ * power of two is split in four (160, 192, 224, 256, 320, ...): small
+ * blocks are numerous, and more classes would leave more slabs partly
+ * used. From 4 KiB on it is split in eight (4608, 5120, ...): a big block's
+ * waste is big in bytes (SQLite's 4.3 KB page-cache entries lost a fifth in
+ * a 5120-byte block). Every block size is a multiple of 16; the waste is
+ * under 25%, and under 12.5% above 4 KiB. */
+#define GCL_FINE_SHIFT 12 /* 4 KiB: eight classes per power of two from here */
+static inline unsigned gcl_slab_class_of(size_t size) {
+  if (size <= 128) return size == 0 ? 1 : (unsigned)((size + 15) >> 4);
+  size_t m = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(m);
+  if (b < GCL_FINE_SHIFT) return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
+  return 28u + (b - GCL_FINE_SHIFT) * 8u + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
 }
 
-/* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch. */
-static inline void *gcl_malloc_small(size_t size) {
-  gcl_heap_t *h = gcl_heap_self();
+static inline size_t gcl_slab_class_size(unsigned c) {
+  if (c <= 8) return (size_t)c << 4;
+  if (c <= 28) {
+    unsigned k = c - 9, b = 7 + k / 4;
+    return (size_t)(5 + k % 4) << (b - 2);
+  }
+  unsigned k = c - 29, b = GCL_FINE_SHIFT + k / 8;
+  return (size_t)(9 + k % 8) << (b - 3);
+}
+
+/* Free-list links. Under GCL_SECURE a link is stored xor'ed with a secret
+ * key and with the address of the block holding it (glibc's safe-linking,
+ * keyed), and a link is followed only if it points into its own slab, so a
+ * write after free cannot steer malloc to an address of its choosing. */
+static inline gcl_block_t *gcl_slab_link_get(const gcl_block_t *b) {
+  uintptr_t v = (uintptr_t)b->next;
+  return (gcl_block_t *)(GCL_SECURE ? v ^ gcl_spans.link_key ^ (uintptr_t)b : v);
+}
+static inline void gcl_slab_link_set(gcl_block_t *b, gcl_block_t *next) {
+  uintptr_t v = (uintptr_t)next;
+  b->next = (gcl_block_t *)(GCL_SECURE ? v ^ gcl_spans.link_key ^ (uintptr_t)b : v);
+}
+static inline bool gcl_slab_link_ok(const gcl_span_t *s, const gcl_block_t *next) {
+  return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
+}
+
+/* A slab's fields are filled in by its thread after span.c hands the span
+ * out, and published by the release store of s->theap (theap.c); orphans
+ * have theap NULL but are complete. Anything else with theap NULL is still
+ * being built, or was caught so by a fork. */
+static inline bool gcl_slab_published(const gcl_span_t *s) {
+  return __atomic_load_n(&s->theap, __ATOMIC_ACQUIRE) != NULL || s->orphan;
+}
+
+/* ---- theap.c ----------------------------------------------------------------------------------- */
+typedef struct gcl_theaps {
+  gcl_theap_t *live;      /* live theaps, under gcl_theap_lock */
+  gcl_theap_t *pool;      /* structs of exited threads */
+  uintptr_t bump;         /* next never-used struct */
+  size_t count;
+  gcl_spanq_t orphans;    /* under gcl_theap_orphan_lock */
+  size_t norphans;        /* relaxed: a hint read without the lock */
+} gcl_theaps_t;
+extern gcl_theaps_t gcl_theaps;
+extern gcl_theap_t gcl_theap_empty; /* the theap of a thread that has none yet */
+extern gcl_lock_t gcl_theap_lock;
+extern gcl_lock_t gcl_theap_orphan_lock;
+bool gcl_theap_reset(void);
+gcl_block_t *gcl_theap_refill(gcl_theap_t *h, size_t size);
+gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c);
+void gcl_theap_free(gcl_span_t *s, gcl_block_t *b);
+void gcl_theap_span_empty(gcl_span_t *s);
+void gcl_theap_thread_done(void *theap);
+void gcl_theap_fork_child(void);
+void gcl_theap_shed(void);
+size_t gcl_theap_count(void);
+static inline gcl_theap_t *gcl_theap_self(void) {
+  return gcl_prim_tls_get();
+}
+
+/* ---- process.c ------------------------------------------------------------------------------------ */
+extern int gcl_process_state; /* atomic: 0 not yet, 1 initializing, 2 ready */
+int gcl_process_init(const gclzone_config_t *cfg);
+void gcl_process_ensure(void);
+static inline bool gcl_process_ready(void) {
+  return gcl_load_acquire(&gcl_process_state) == 2;
+}
+/* Every lock of the allocator, in the one order they are taken in. */
+extern gcl_lock_t *const gcl_process_locks[];
+extern const size_t gcl_process_nlocks;
+void gcl_process_fork_prepare(void);
+void gcl_process_fork_parent(void);
+void gcl_process_fork_child(void);
+
+/* ---- walk.c ----------------------------------------------------------------------------------------
+ * Reading the arena's spans and blocks through a reader, so that one
+ * iterator serves this process (gclzone_walk, stats, the region map, the
+ * validators) and another one (the Darwin zone's enumerator). A reader
+ * makes `size` bytes at `addr` of the walked process available and points
+ * *out at them, valid until its next call (libmalloc's memory_reader_t);
+ * 0, or an errno value. */
+typedef int gcl_reader_fn(void *ctx, uintptr_t addr, size_t size, const void **out);
+#define GCL_WALK_CHUNK 256
+typedef struct gcl_walk {
+  gcl_reader_fn *read;
+  void *ctx;
+  uintptr_t region_addr;  /* its gcl_region, and a copy of it */
+  gcl_region_t region;
+  uintptr_t base, top, map, link_key; /* its gcl_spans line */
+  size_t slots;           /* slots below its break */
+  size_t slot;            /* the next slot to look at */
+  size_t skipped;         /* slots skipped: their span disagreed with the map */
+  const char *bad;        /* the first disagreement, and its slot */
+  size_t bad_slot;
+  uintptr_t at;           /* the current span's descriptor, in the walked process */
+  gcl_span_t span;        /* a copy of it */
+  size_t chunk_first, chunk_end;
+  uintptr_t chunk[GCL_WALK_CHUNK]; /* map entries in hand */
+} gcl_walk_t;
+int gcl_walk_open(gcl_walk_t *w, gcl_reader_fn *read, void *ctx, uintptr_t region, uintptr_t spans);
+void gcl_walk_open_self(gcl_walk_t *w);
+int gcl_walk_next(gcl_walk_t *w);
+int gcl_walk_slot(gcl_walk_t *w, size_t slot, uintptr_t *desc);
+typedef void gcl_walk_visitor_fn(void *ctx, uintptr_t block, size_t size);
+int gcl_walk_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx);
+
+/* ---- check.c ----------------------------------------------------------------------------------------
+ * The validators (GCLZONE_CHECK, the zone's check, the unit suites). */
+const char *gcl_check_spans(uintptr_t *where);
+const char *gcl_check_hostheap(uintptr_t *where);
+void gcl_check_all(void);
+void gcl_check_op(void);
+
+/* ---- alloc.c ------------------------------------------------------------------------------------------ */
+void *gcl_alloc_slow(size_t size, size_t align, bool zero);
+void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign);
+void *gcl_alloc_malloc(size_t size);
+void *gcl_alloc_calloc(size_t n, size_t size);
+void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign);
+void *gcl_alloc_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign);
+int gcl_alloc_posix_memalign(void **out, size_t align, size_t size);
+void *gcl_alloc_aligned_alloc(size_t align, size_t size);
+void *gcl_alloc_memalign(size_t align, size_t size);
+void *gcl_alloc_valloc(size_t size);
+void *gcl_alloc_pvalloc(size_t size);
+size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign);
+size_t gcl_alloc_block_size(const void *p);
+size_t gcl_alloc_good_size(size_t size);
+size_t gcl_alloc_trim(void);
+void *gcl_alloc_sbrk(intptr_t increment);
+int gcl_alloc_brk(void *addr);
+
+/* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch; a miss
+ * (an empty free list, a thread with no theap yet, a debug mode, a process
+ * not initialized) goes to the slow path. */
+static inline void *gcl_alloc_small(size_t size) {
+  gcl_theap_t *h = gcl_theap_self();
   gcl_span_t *s = h->direct[(size + 15) >> 4];
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
-    gcl_block_t *next = gcl_link_get(b);
-    if (gcl_unlikely(!gcl_link_ok(s, next))) gcl_heap_bad_link(b);
+    gcl_block_t *next = gcl_slab_link_get(b);
+    if (gcl_unlikely(!gcl_slab_link_ok(s, next))) gcl_slab_bad_link(b);
     s->free = next;
     b->tag = 0;
     s->used++;
     return b;
   }
-  return gcl_heap_malloc_refill(h, s, size);
-}
-
-static inline void *gcl_malloc_inline(size_t size) {
-  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_malloc_small(size);
-  return gcl_heap_malloc_generic(gcl_heap_self(), size);
+  return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
 }
 
 /* free: a block of a slab that this thread owns goes on its local list;
  * everything else (other threads' blocks, large blocks, NULL, foreign and
- * invalid pointers, double frees) takes the generic path. */
-static inline void gcl_free_inline(void *p, const gcl_foreign_t *foreign) {
-  uintptr_t off = (uintptr_t)p - gcl_hot.base;
-  if (gcl_likely(gcl_below_relaxed(off, &gcl_hot.top))) {
-    gcl_span_t *s = gcl_hot.map[off >> GCL_SLOT_SHIFT];
+ * invalid pointers, double frees) takes the slow path. */
+static inline void gcl_alloc_free(void *p, const gcl_foreign_t *foreign) {
+  uintptr_t off = (uintptr_t)p - gcl_spans.base;
+  if (gcl_likely(gcl_below_relaxed(off, &gcl_spans.top))) {
+    gcl_span_t *s = gcl_spans.map[off >> GCL_SLOT_SHIFT];
     gcl_block_t *b = (gcl_block_t *)p;
     if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_prim_thread_self() &&
-                   (!GCL_CHECKS || gcl_slab_is_block(s, (uintptr_t)p, s->bump_key)))) {
-      uintptr_t tag = gcl_free_tag((uintptr_t)s);
+                   (!GCL_CHECKS || gcl_span_is_block(s, (uintptr_t)p, s->bump_key)))) {
+      uintptr_t tag = gcl_span_free_tag(s);
       if (gcl_likely(!GCL_CHECKS || b->tag != tag)) {
-        gcl_link_set(b, s->local_free);
+        gcl_slab_link_set(b, s->local_free);
         b->tag = tag;
         s->local_free = b;
-        if (gcl_unlikely(--s->used == 0)) gcl_heap_span_empty(s);
+        if (gcl_unlikely(--s->used == 0)) gcl_theap_span_empty(s);
         return;
       }
     }
   }
-  gcl_heap_free_generic(p, foreign);
+  gcl_alloc_free_slow(p, foreign);
 }
+
+/* ---- introspect.c ----------------------------------------------------------------------------------------- */
+void gcl_introspect_report(int fd);
 
 #pragma GCC visibility pop
 

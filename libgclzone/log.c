@@ -1,6 +1,6 @@
 /* log.c: output without stdio, and the fixed list of fatal messages.
  *
- * Everything libgclzone prints goes through gcl_fmt, a formatter for the few
+ * Everything libgclzone prints goes through gcl_log_fmt, a formatter for the few
  * conversions we need (%s %d %ld %zu %zx %p %c %%), into a stack buffer and
  * out with one write(2). Nothing here allocates or takes a lock, so it is
  * safe inside the allocator and in a signal handler.
@@ -76,7 +76,7 @@ static size_t vfmt(char *buf, size_t cap, const char *f, va_list ap) {
 }
 
 /* Format into buf (always NUL-terminated); returns the untruncated length. */
-size_t gcl_fmt(char *buf, size_t cap, const char *fmt, ...) {
+size_t gcl_log_fmt(char *buf, size_t cap, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   size_t n = vfmt(buf, cap, fmt, ap);
@@ -105,17 +105,17 @@ static const char *const fatal_text[] = {
   [GCL_FATAL_ASSERT] = "internal error at %p: %s",
 };
 
-_Noreturn void gcl_fatal(enum gcl_fatal what, const void *p, const char *detail) {
+_Noreturn void gcl_log_fatal(enum gcl_fatal what, const void *p, const char *detail) {
   char msg[256], line[320];
-  gcl_fmt(msg, sizeof msg, fatal_text[what], p, detail);
-  size_t n = gcl_fmt(line, sizeof line, "gclzone: fatal: %s\n", msg);
+  gcl_log_fmt(msg, sizeof msg, fatal_text[what], p, detail);
+  size_t n = gcl_log_fmt(line, sizeof line, "gclzone: fatal: %s\n", msg);
   /* stderr, not the stats descriptor: the message belongs with the crash. */
   gcl_prim_write(2, line, n < sizeof line ? n : sizeof line - 1);
   gcl_prim_abort();
 }
 
-_Noreturn void gcl_assert_fail(const char *expr, const char *file, int line) {
+_Noreturn void gcl_log_assert_fail(const char *expr, const char *file, int line) {
   char detail[200];
-  gcl_fmt(detail, sizeof detail, "%s (%s:%d)", expr, file, line);
-  gcl_fatal(GCL_FATAL_ASSERT, NULL, detail);
+  gcl_log_fmt(detail, sizeof detail, "%s (%s:%d)", expr, file, line);
+  gcl_log_fatal(GCL_FATAL_ASSERT, NULL, detail);
 }

@@ -12,22 +12,22 @@
 
 #define OPT(name, kind, field, dflt, help) {name, kind, offsetof(gcl_options_t, field), dflt, help}
 
-const gcl_option_t gcl_option_table[] = {
+const gcl_option_t gcl_options_table[] = {
   /* HEAP_SIZE, ARENA_SIZE, BASE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE, _BASE. */
   OPT("HEAP_SIZE", 's', heap_size, GCL_DEFAULT_PART, "host heap capacity (gclzone_sbrk)"),
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
   OPT("BASE", 'a', base, 0, "fixed host heap base; brk: the program break (default when sbrk is ours); 0: the OS chooses"),
   OPT("SBRK", 'n', sbrk, 1, "ELF: sbrk and brk serve the host heap (0: they are the system's)"),
-  OPT("SHOW_STATS", 'n', show_stats, 0, "1: print a report at exit; 2: also the region map"),
+  OPT("SHOW_STATS", 'r', show_stats, 0, "1: print a report at exit; 2: also the region map; json: one JSON object"),
   OPT("PURGE_DELAY", 'n', purge_delay_ms, 1000, "ms a free span stays resident before it is returned"),
   OPT("DIRTY_MAX", 's', dirty_max, (uint64_t)64 << 20, "free resident arena bytes kept at most"),
   OPT("SCRIBBLE", 'n', scribble, 0, "1: fill fresh blocks with 0xaa and freed ones with 0x55"),
   OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
 };
-const size_t gcl_option_count = sizeof gcl_option_table / sizeof gcl_option_table[0];
+const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 
-gcl_options_t gcl_opt;
-uint32_t gcl_options_set; /* bit i: gcl_option_table[i] came from the environment */
+gcl_options_t gcl_options;
+uint32_t gcl_options_set;
 
 static int digit(char c, unsigned base) {
   int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -36,11 +36,16 @@ static int digit(char c, unsigned base) {
 }
 
 /* Parse a value of the given kind: numbers in decimal or 0x-hex; sizes may
- * end in K, M, G or T (binary units); an address may be "brk". 0, or
- * EINVAL / ERANGE. */
+ * end in K, M, G or T (binary units); an address may be "brk"; a report
+ * level may be "json". 0, or EINVAL / ERANGE. */
+static bool is(const char *s, const char *word) {
+  while (*word && *s == *word) s++, word++;
+  return !*word && !*s;
+}
+
 int gcl_options_parse(char kind, const char *s, uint64_t *out) {
-  if (kind == 'a' && s[0] == 'b' && s[1] == 'r' && s[2] == 'k' && !s[3]) {
-    *out = GCLZONE_BASE_BRK;
+  if ((kind == 'a' && is(s, "brk")) || (kind == 'r' && is(s, "json"))) {
+    *out = kind == 'a' ? GCLZONE_BASE_BRK : GCL_OPTIONS_JSON;
     return 0;
   }
   unsigned base = 10;
@@ -73,8 +78,8 @@ int gcl_options_parse(char kind, const char *s, uint64_t *out) {
 }
 
 static void set(const gcl_option_t *o, uint64_t v) {
-  char *field = (char *)&gcl_opt + o->offset;
-  if (o->kind == 'n') *(long *)field = (long)v;
+  char *field = (char *)&gcl_options + o->offset;
+  if (o->kind == 'n' || o->kind == 'r') *(long *)field = (long)v;
   else *(size_t *)field = (size_t)v;
 }
 
@@ -90,16 +95,16 @@ static const char *match(const char *entry, const char *name) {
 /* Defaults, then every GCLZONE_* entry of env that names an option. */
 void gcl_options_load(const char *const *env) {
   gcl_options_set = 0;
-  for (size_t i = 0; i < gcl_option_count; i++) set(&gcl_option_table[i], gcl_option_table[i].dflt);
+  for (size_t i = 0; i < gcl_options_count; i++) set(&gcl_options_table[i], gcl_options_table[i].dflt);
   for (; env && *env; env++) {
-    for (size_t i = 0; i < gcl_option_count; i++) {
-      const gcl_option_t *o = &gcl_option_table[i];
+    for (size_t i = 0; i < gcl_options_count; i++) {
+      const gcl_option_t *o = &gcl_options_table[i];
       const char *value = match(*env, o->name);
       if (!value) continue;
       uint64_t v;
       if (gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
       else gcl_log_printf(2, "gclzone: warning: ignoring GCLZONE_%s=%s: not a valid %s\n", o->name, value,
-                          o->kind == 's' ? "size" : o->kind == 'a' ? "address" : "number");
+                          o->kind == 's' ? "size" : o->kind == 'a' ? "address" : o->kind == 'r' ? "report level" : "number");
     }
   }
 }

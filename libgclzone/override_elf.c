@@ -37,7 +37,7 @@ extern void *__sbrk(intptr_t increment);
 static bool libc_owns(void *p) {
   /* Under valgrind, glibc's malloc is valgrind's own, which checks frees
    * itself (and reports nothing through mallinfo2). */
-  if (gcl_debug & GCL_DEBUG_VALGRIND) return true;
+  if (gcl_debug_modes & GCL_DEBUG_VALGRIND) return true;
   struct mallinfo2 mi = mallinfo2();
   if (!mi.arena && !mi.hblkhd) return false;
   if ((uintptr_t)p & 15) return false;
@@ -54,17 +54,17 @@ static bool libc_owns(void *p) {
 }
 
 static void libc_free(void *p) {
-  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
+  if (!libc_owns(p)) gcl_log_fatal(GCL_FATAL_INVALID_FREE, p, NULL);
   __libc_free(p);
 }
 
 static void *libc_realloc(void *p, size_t size) {
-  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
+  if (!libc_owns(p)) gcl_log_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
   return __libc_realloc(p, size);
 }
 
 static size_t libc_usable_size(void *p) {
-  if (!libc_owns(p)) gcl_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
+  if (!libc_owns(p)) gcl_log_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
   /* glibc exports no __libc_ alias for this one; a cold path. */
   static size_t (*fn)(void *);
   if (!fn) fn = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
@@ -73,6 +73,10 @@ static size_t libc_usable_size(void *p) {
 
 static const gcl_foreign_t libc = {libc_free, libc_realloc, libc_usable_size};
 
+/* sbrk is ours, so by default the host heap starts at the program break;
+ * glibc runs the fork handlers we register with pthread_atfork. */
+const gcl_front_t gcl_front = {.name = "elf", .owns_sbrk = true, .drives_fork = false};
+
 /* Reserve the region before main, so that its place does not depend on
  * what the program maps first. */
 __attribute__((constructor)) static void elf_init(void) {
@@ -80,47 +84,43 @@ __attribute__((constructor)) static void elf_init(void) {
 }
 
 GCL_EXPORT void *malloc(size_t size) {
-  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_malloc_small(size);
-  return gcl_malloc(size);
+  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
+  return gcl_alloc_malloc(size);
 }
 
 GCL_EXPORT void free(void *p) {
-  gcl_free_inline(p, &libc);
+  gcl_alloc_free(p, &libc);
 }
 
-GCL_EXPORT void *calloc(size_t n, size_t size) { return gcl_calloc(n, size); }
-GCL_EXPORT void *realloc(void *p, size_t size) { return gcl_realloc(p, size, &libc); }
-GCL_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return gcl_reallocarray(p, n, size, &libc); }
+GCL_EXPORT void *calloc(size_t n, size_t size) { return gcl_alloc_calloc(n, size); }
+GCL_EXPORT void *realloc(void *p, size_t size) { return gcl_alloc_realloc(p, size, &libc); }
+GCL_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return gcl_alloc_reallocarray(p, n, size, &libc); }
 GCL_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
-  return gcl_posix_memalign(out, align, size);
+  return gcl_alloc_posix_memalign(out, align, size);
 }
-GCL_EXPORT void *aligned_alloc(size_t align, size_t size) { return gcl_aligned_alloc(align, size); }
-GCL_EXPORT void *memalign(size_t align, size_t size) { return gcl_memalign(align, size); }
-GCL_EXPORT void *valloc(size_t size) { return gcl_valloc(size); }
-GCL_EXPORT void *pvalloc(size_t size) { return gcl_pvalloc(size); }
-GCL_EXPORT size_t malloc_usable_size(void *p) { return gcl_usable_size(p, &libc); }
+GCL_EXPORT void *aligned_alloc(size_t align, size_t size) { return gcl_alloc_aligned_alloc(align, size); }
+GCL_EXPORT void *memalign(size_t align, size_t size) { return gcl_alloc_memalign(align, size); }
+GCL_EXPORT void *valloc(size_t size) { return gcl_alloc_valloc(size); }
+GCL_EXPORT void *pvalloc(size_t size) { return gcl_alloc_pvalloc(size); }
+GCL_EXPORT size_t malloc_usable_size(void *p) { return gcl_alloc_usable_size(p, &libc); }
 
 /* glibc's malloc_trim would trim glibc's empty heap; trim ours instead. */
 GCL_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
-  return gcl_process_ensure() == 0 && gcl_heap_collect() > 0;
+  return gcl_alloc_trim() > 0;
 }
-
-/* Tells the core that sbrk is ours, so that by default the host heap
- * starts at the program break (process.c). */
-const bool gcl_front_sbrk_defined = true;
 
 /* sbrk and brk serve the host heap unless GCLZONE_SBRK=0. glibc's malloc
  * calls its internal __sbrk, never these, so it cannot reach the host heap. */
 GCL_EXPORT void *sbrk(intptr_t increment) {
   gcl_process_ensure();
-  if (gcl_opt.sbrk) return gcl_hostheap_sbrk(increment);
+  if (gcl_options.sbrk) return gcl_alloc_sbrk(increment);
   return __sbrk(increment);
 }
 
 GCL_EXPORT int brk(void *addr) {
   gcl_process_ensure();
-  if (gcl_opt.sbrk) return gcl_hostheap_brk(addr);
+  if (gcl_options.sbrk) return gcl_alloc_brk(addr);
   void *cur = __sbrk(0);
   if (cur == (void *)-1 || __sbrk((intptr_t)((uintptr_t)addr - (uintptr_t)cur)) == (void *)-1) {
     errno = ENOMEM;

@@ -5,7 +5,7 @@
  * (prim_posix.c today, for Linux and Darwin), and it is the only header in
  * the core allowed to test __linux__ / __APPLE__ (as GCL_OS_* 0/1 macros).
  *
- * Conventions (the library's one error convention):
+ * Conventions (the library's one error convention, internal.h):
  *  - a primitive that can fail returns 0 on success or an errno value;
  *  - addresses and sizes passed to the memory primitives are page aligned;
  *  - no primitive allocates, uses stdio, or calls anything that may.
@@ -76,9 +76,9 @@ _Noreturn void gcl_prim_abort(void);
  * thread_key: create the thread slot; `destructor` runs at thread exit with
  *           the slot's value (never for the main thread's exit). Called once,
  *           at process init, before any tls_set.
- * tls_get:  the calling thread's heap: the value last given to tls_set, or
- *           &gcl_heap_empty. On the fast paths: one load on Linux.
- * tls_set:  set it (NULL: back to &gcl_heap_empty, and no destructor call).
+ * tls_get:  the calling thread's theap (thread heap): the value last given to tls_set, or
+ *           &gcl_theap_empty. On the fast paths: one load on Linux.
+ * tls_set:  set it (NULL: back to &gcl_theap_empty, and no destructor call).
  * thread_self: a word naming the calling thread: never 0, and never the
  *           same for two live threads (a new thread may get a dead one's).
  *           Linux: the thread pointer, one %fs-relative load on x86-64 (the
@@ -88,13 +88,13 @@ _Noreturn void gcl_prim_abort(void);
  *           __thread access (see below).
  * atfork:   register the fork handlers (prepare, parent, child).
  *
- * Linux keeps the heap in an initial-exec __thread variable (one %fs-relative
+ * Linux keeps the theap in an initial-exec __thread variable (one %fs-relative
  * load; glibc requires initial-exec TLS of a malloc). Darwin must not: dyld
  * allocates a thread's __thread block with malloc on its first access (all
  * macOS versions with TLV, 10.7+), which would recurse into the allocator; a
  * pthread key read is a %gs-relative load that never allocates.       */
-struct gcl_heap;
-extern struct gcl_heap gcl_heap_empty;
+struct gcl_theap;
+extern struct gcl_theap gcl_theap_empty;
 int gcl_prim_thread_key(void (*destructor)(void *));
 int gcl_prim_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
@@ -110,21 +110,21 @@ static inline uintptr_t gcl_prim_thread_self(void) {
 
 #if GCL_OS_DARWIN
 extern pthread_key_t gcl_prim_key;
-static inline struct gcl_heap *gcl_prim_tls_get(void) {
-  struct gcl_heap *h = (struct gcl_heap *)pthread_getspecific(gcl_prim_key);
-  return h ? h : &gcl_heap_empty;
+static inline struct gcl_theap *gcl_prim_tls_get(void) {
+  struct gcl_theap *h = (struct gcl_theap *)pthread_getspecific(gcl_prim_key);
+  return h ? h : &gcl_theap_empty;
 }
-static inline void gcl_prim_tls_set(struct gcl_heap *h) {
+static inline void gcl_prim_tls_set(struct gcl_theap *h) {
   pthread_setspecific(gcl_prim_key, h);
 }
 #else
 extern pthread_key_t gcl_prim_key;
-extern __thread struct gcl_heap *gcl_prim_tls __attribute__((tls_model("initial-exec")));
-static inline struct gcl_heap *gcl_prim_tls_get(void) {
+extern __thread struct gcl_theap *gcl_prim_tls __attribute__((tls_model("initial-exec")));
+static inline struct gcl_theap *gcl_prim_tls_get(void) {
   return gcl_prim_tls;
 }
-static inline void gcl_prim_tls_set(struct gcl_heap *h) {
-  gcl_prim_tls = h ? h : &gcl_heap_empty;
+static inline void gcl_prim_tls_set(struct gcl_theap *h) {
+  gcl_prim_tls = h ? h : &gcl_theap_empty;
   pthread_setspecific(gcl_prim_key, h); /* for the exit destructor */
 }
 #endif
@@ -152,22 +152,22 @@ void gcl_prim_tid_reset(void); /* in a fork child: the cache is the parent's */
 void gcl_prim_lock_slow(gcl_lock_t *l);
 void gcl_prim_lock_wake(gcl_lock_t *l);
 
-static inline bool gcl_trylock(gcl_lock_t *l) {
+static inline bool gcl_prim_trylock(gcl_lock_t *l) {
   int free = 0;
   return __atomic_compare_exchange_n(&l->word, &free, gcl_prim_tid() << 1, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED);
 }
-static inline void gcl_lock(gcl_lock_t *l) {
-  if (!gcl_trylock(l)) gcl_prim_lock_slow(l);
+static inline void gcl_prim_lock(gcl_lock_t *l) {
+  if (!gcl_prim_trylock(l)) gcl_prim_lock_slow(l);
 }
-static inline void gcl_unlock(gcl_lock_t *l) {
+static inline void gcl_prim_unlock(gcl_lock_t *l) {
   if (__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) & 1) gcl_prim_lock_wake(l);
 }
-static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
+static inline bool gcl_prim_lock_held(gcl_lock_t *l) {
   return (__atomic_load_n(&l->word, __ATOMIC_RELAXED) >> 1) == gcl_prim_tid();
 }
 /* Only in a fork child, where no other thread exists any more. */
-static inline void gcl_lock_reinit(gcl_lock_t *l) {
+static inline void gcl_prim_lock_reinit(gcl_lock_t *l) {
   __atomic_store_n(&l->word, 0, __ATOMIC_RELAXED);
 }
 #else
@@ -179,23 +179,23 @@ typedef struct gcl_lock {
 
 static inline void gcl_prim_tid_reset(void) {}
 
-static inline void gcl_lock(gcl_lock_t *l) {
+static inline void gcl_prim_lock(gcl_lock_t *l) {
   pthread_mutex_lock(&l->mutex);
   __atomic_store_n(&l->holder, gcl_prim_thread_self(), __ATOMIC_RELAXED);
 }
-static inline bool gcl_trylock(gcl_lock_t *l) {
+static inline bool gcl_prim_trylock(gcl_lock_t *l) {
   if (pthread_mutex_trylock(&l->mutex) != 0) return false;
   __atomic_store_n(&l->holder, gcl_prim_thread_self(), __ATOMIC_RELAXED);
   return true;
 }
-static inline void gcl_unlock(gcl_lock_t *l) {
+static inline void gcl_prim_unlock(gcl_lock_t *l) {
   __atomic_store_n(&l->holder, 0, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&l->mutex);
 }
-static inline bool gcl_lock_held_by_me(gcl_lock_t *l) {
+static inline bool gcl_prim_lock_held(gcl_lock_t *l) {
   return __atomic_load_n(&l->holder, __ATOMIC_RELAXED) == gcl_prim_thread_self();
 }
-static inline void gcl_lock_reinit(gcl_lock_t *l) {
+static inline void gcl_prim_lock_reinit(gcl_lock_t *l) {
   pthread_mutex_init(&l->mutex, NULL);
   __atomic_store_n(&l->holder, 0, __ATOMIC_RELAXED);
 }

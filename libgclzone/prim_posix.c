@@ -225,7 +225,7 @@ _Noreturn void gcl_prim_abort(void) {
 
 pthread_key_t gcl_prim_key;
 #if !GCL_OS_DARWIN
-__thread struct gcl_heap *gcl_prim_tls __attribute__((tls_model("initial-exec"))) = &gcl_heap_empty;
+__thread struct gcl_theap *gcl_prim_tls __attribute__((tls_model("initial-exec"))) = &gcl_theap_empty;
 #endif
 
 int gcl_prim_thread_key(void (*destructor)(void *)) {

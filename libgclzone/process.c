@@ -1,31 +1,36 @@
-/* process.c: process lifecycle: initialization once, fork, thread exit.
+/* process.c: process lifecycle: initialization once, fork, thread exit,
+ * and the lock table.
  *
  * Initialization reads the options, reserves the region and resets every
- * module over it; only then is gcl_state set to ready, and only then are the
- * thread-exit key and the fork handlers registered, because registering may
- * call malloc (which must find the allocator ready, not recurse into init).
- * A later gclzone_init with another configuration may replace the region
- * while nothing has been allocated from it.
+ * module over it; only then is gcl_process_state set to ready, and only
+ * then are the thread-exit key and the fork handlers registered, because
+ * registering may call malloc (which must find the allocator ready, not
+ * recurse into init). A later gclzone_init with another configuration may
+ * replace the region while nothing has been allocated from it. The front
+ * end's policy comes from its descriptor (gcl_front, internal.h).
  *
- * Fork: the prepare handler takes every lock in the one global order
- * (init, heaps, orphans, arena, host heap), except a lock the forking thread
- * itself holds: that happens when a signal handler forks while interrupting
- * the allocator, and waiting would deadlock (jemalloc's failure mode). The
- * child reinitializes the locks and forgets the heaps of the threads that did
- * not survive the fork (see gcl_heap_fork_child).
+ * Fork: the prepare handler takes every lock of gcl_process_locks, in its
+ * order, except a lock the forking thread itself holds: that happens when a
+ * signal handler forks while interrupting the allocator, and waiting would
+ * deadlock (jemalloc's failure mode). The child reinitializes the locks and
+ * forgets the theaps of the threads that did not survive the fork (see
+ * gcl_theap_fork_child).
  */
 #include "internal.h"
 
 #include <errno.h>
 
-int gcl_state;
+int gcl_process_state;
 static gcl_lock_t init_lock = GCL_LOCK_INIT;
 static bool hooks_registered;
 static gclzone_config_t active; /* the configuration in force */
 
-static gcl_lock_t *const all_locks[] = {&init_lock, &gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock,
-                                       &gcl_hostheap_lock};
-#define NLOCKS (sizeof all_locks / sizeof all_locks[0])
+/* The one table of the allocator's locks, in the order they nest: a thread
+ * holding one may take only those after it. */
+gcl_lock_t *const gcl_process_locks[] = {&init_lock, &gcl_theap_lock, &gcl_theap_orphan_lock, &gcl_span_lock,
+                                         &gcl_hostheap_lock};
+const size_t gcl_process_nlocks = sizeof gcl_process_locks / sizeof gcl_process_locks[0];
+#define NLOCKS (sizeof gcl_process_locks / sizeof gcl_process_locks[0])
 
 /* Which locks each prepare took, as a stack: a signal handler may fork in
  * the middle of another fork's handlers (the outer prepare, say), and its
@@ -36,15 +41,11 @@ static gcl_lock_t *const all_locks[] = {&init_lock, &gcl_heap_lock, &gcl_orphan_
 static unsigned fork_took[FORK_NEST];
 static unsigned fork_depth;
 
-/* Front ends whose platform drives fork itself (libmalloc calls a zone's
- * force_lock/force_unlock/reinit_lock) clear this before init. */
-bool gcl_process_use_atfork = true;
-
 void gcl_process_fork_prepare(void) {
   unsigned took = 0;
   for (size_t i = 0; i < NLOCKS; i++) {
-    if (gcl_lock_held_by_me(all_locks[i])) continue;
-    gcl_lock(all_locks[i]);
+    if (gcl_prim_lock_held(gcl_process_locks[i])) continue;
+    gcl_prim_lock(gcl_process_locks[i]);
     took |= 1u << i;
   }
   /* Deeper than FORK_NEST nested forks: release nothing rather than the
@@ -56,14 +57,14 @@ void gcl_process_fork_prepare(void) {
 void gcl_process_fork_parent(void) {
   unsigned took = --fork_depth < FORK_NEST ? fork_took[fork_depth] : 0;
   for (size_t i = NLOCKS; i-- > 0;)
-    if (took & (1u << i)) gcl_unlock(all_locks[i]);
+    if (took & (1u << i)) gcl_prim_unlock(gcl_process_locks[i]);
 }
 
 void gcl_process_fork_child(void) {
   gcl_prim_tid_reset();
-  for (size_t i = 0; i < NLOCKS; i++) gcl_lock_reinit(all_locks[i]);
+  for (size_t i = 0; i < NLOCKS; i++) gcl_prim_lock_reinit(gcl_process_locks[i]);
   fork_depth = 0;
-  gcl_heap_fork_child();
+  gcl_theap_fork_child();
 }
 
 /* Reserve with cfg's sizes, or the options', or the defaults. A part whose
@@ -72,16 +73,16 @@ void gcl_process_fork_child(void) {
 static int reserve(const gclzone_config_t *cfg) {
   bool heap_free = !(cfg && cfg->heap_size) && !(gcl_options_set & (1u << GCL_OPTION_HEAP_SIZE));
   bool arena_free = !(cfg && cfg->arena_size) && !(gcl_options_set & (1u << GCL_OPTION_ARENA_SIZE));
-  size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_opt.heap_size;
-  size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_opt.arena_size;
-  uintptr_t base = cfg && cfg->base ? cfg->base : gcl_opt.base;
+  size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_options.heap_size;
+  size_t arena = cfg && cfg->arena_size ? cfg->arena_size : gcl_options.arena_size;
+  uintptr_t base = cfg && cfg->base ? cfg->base : gcl_options.base;
   /* Nobody chose a base and the front end's sbrk is ours: start the host
    * heap where the kernel's brk heap would start, so that sbrk continues the
    * program's data segment as a real sbrk does (GCL and Maxima grow their
    * dumped heap by absolute break addresses; anything else refuses to run).
    * If that range is taken, the OS chooses, as it does when a base is 0. */
   bool chosen = (cfg && cfg->base) || (gcl_options_set & (1u << GCL_OPTION_BASE));
-  if (!chosen && gcl_front_sbrk() && gcl_opt.sbrk) base = GCLZONE_BASE_BRK;
+  if (!chosen && gcl_front.owns_sbrk && gcl_options.sbrk) base = GCLZONE_BASE_BRK;
   if (base == GCLZONE_BASE_BRK && !(base = gcl_prim_program_break()) && chosen) return EINVAL;
   const size_t floor = (size_t)256 << 20;
   int err;
@@ -97,40 +98,38 @@ static int reserve(const gclzone_config_t *cfg) {
     }
   }
   if (err) return err;
-  active = (gclzone_config_t){heap, arena, gcl_region.heap.base};
+  active = (gclzone_config_t){heap, arena, gcl_region.host.base};
   gcl_hostheap_reset();
-  gcl_arena_reset();
-  gcl_heap_reset();
-  gcl_hot.link_key = (uintptr_t)gcl_prim_random();
+  gcl_span_reset((uintptr_t)gcl_prim_random());
+  gcl_theap_reset();
   return 0;
 }
 
 static bool config_matches(const gclzone_config_t *cfg) {
   if (!cfg) return true;
-  size_t slot = GCL_SLOT_SIZE;
-  return (!cfg->heap_size || (cfg->heap_size + slot - 1) / slot == (active.heap_size + slot - 1) / slot) &&
-         (!cfg->arena_size || (cfg->arena_size + slot - 1) / slot == (active.arena_size + slot - 1) / slot) &&
+  return (!cfg->heap_size || gcl_align_up(cfg->heap_size, GCL_SLOT_SIZE) == gcl_align_up(active.heap_size, GCL_SLOT_SIZE)) &&
+         (!cfg->arena_size || gcl_align_up(cfg->arena_size, GCL_SLOT_SIZE) == gcl_align_up(active.arena_size, GCL_SLOT_SIZE)) &&
          (!cfg->base || cfg->base == active.base ||
           (cfg->base == GCLZONE_BASE_BRK && gcl_prim_program_break() == active.base));
 }
 
 static bool region_untouched(void) {
-  return gcl_load_relaxed(&gcl_hot.top) == 0 && gcl_hostheap_break() == gcl_region.heap.base &&
-         gcl_heap_count() == 0;
+  return gcl_load_relaxed(&gcl_spans.top) == 0 && gcl_hostheap_break() == gcl_region.host.base &&
+         gcl_theap_count() == 0;
 }
 
 int gcl_process_init(const gclzone_config_t *cfg) {
   int err = 0;
-  gcl_lock(&init_lock);
-  if (gcl_ready()) {
+  gcl_prim_lock(&init_lock);
+  if (gcl_process_ready()) {
     if (!config_matches(cfg)) {
       if (!region_untouched()) {
         err = EBUSY;
       } else {
-        gcl_store_release(&gcl_state, 0);
+        gcl_store_release(&gcl_process_state, 0);
         gcl_region_unreserve();
         err = reserve(cfg);
-        if (err == 0) gcl_store_release(&gcl_state, 2);
+        if (err == 0) gcl_store_release(&gcl_process_state, 2);
       }
     }
   } else {
@@ -138,8 +137,8 @@ int gcl_process_init(const gclzone_config_t *cfg) {
     gcl_debug_init();
     err = reserve(cfg);
     if (err == 0) {
-      gcl_store_release(&gcl_state, 2);
-      if (gcl_opt.show_stats) {
+      gcl_store_release(&gcl_process_state, 2);
+      if (gcl_options.show_stats) {
         /* Some programs close stderr before they exit; keep our own copy. */
         int fd = gcl_prim_dup_fd(2);
         if (fd >= 0) gcl_log_fd = fd;
@@ -148,41 +147,43 @@ int gcl_process_init(const gclzone_config_t *cfg) {
   }
   if (err == 0 && !hooks_registered) {
     hooks_registered = true;
-    gcl_prim_thread_key(gcl_heap_thread_done);
-    if (gcl_process_use_atfork)
+    gcl_prim_thread_key(gcl_theap_thread_done);
+    if (!gcl_front.drives_fork)
       gcl_prim_atfork(gcl_process_fork_prepare, gcl_process_fork_parent, gcl_process_fork_child);
   }
-  gcl_unlock(&init_lock);
+  gcl_prim_unlock(&init_lock);
   return err;
 }
 
 /* Initialize with the defaults if nobody has. Failing here leaves no way to
  * serve malloc, so it is fatal with the reason, rather than a stream of
  * NULLs the program would crash on. */
-GCL_COLD static int ensure_slow(void) {
+GCL_COLD static void ensure_slow(void) {
   int err = gcl_process_init(NULL);
   if (err) {
     char why[96];
-    gcl_fmt(why, sizeof why, "%s (host heap %zu bytes, arena %zu bytes)",
+    gcl_log_fmt(why, sizeof why, "%s (host heap %zu bytes, arena %zu bytes)",
             err == EEXIST ? "the address range is in use" : err == EINVAL ? "invalid sizes" : "no room",
-            gcl_opt.heap_size, gcl_opt.arena_size);
-    uintptr_t at = gcl_opt.base == GCLZONE_BASE_BRK ? gcl_prim_program_break() : gcl_opt.base;
-    gcl_fatal(GCL_FATAL_RESERVE, (void *)at, why);
+            gcl_options.heap_size, gcl_options.arena_size);
+    uintptr_t at = gcl_options.base == GCLZONE_BASE_BRK ? gcl_prim_program_break() : gcl_options.base;
+    gcl_log_fatal(GCL_FATAL_RESERVE, (void *)at, why);
   }
-  return 0;
 }
 
-int gcl_process_ensure(void) {
-  if (gcl_likely(gcl_ready())) return 0;
-  return ensure_slow();
+void gcl_process_ensure(void) {
+  if (gcl_unlikely(!gcl_process_ready())) ensure_slow();
 }
 
-/* GCLZONE_SHOW_STATS. Here rather than in stats.c: every link pulls this
- * file in, so a static link cannot lose the report. */
+/* GCLZONE_SHOW_STATS. Here rather than in introspect.c: every link pulls
+ * this file in, so a static link cannot lose the report. */
 __attribute__((destructor)) static void report_at_exit(void) {
-  if (!gcl_ready() || !gcl_opt.show_stats) return;
-  gcl_stats_report(gcl_log_fd);
-  if (gcl_opt.show_stats >= 2) gclzone_print_map(gcl_log_fd);
+  if (!gcl_process_ready() || !gcl_options.show_stats) return;
+  if (gcl_options.show_stats == GCL_OPTIONS_JSON) {
+    gclzone_print_stats_json(gcl_log_fd);
+    return;
+  }
+  gcl_introspect_report(gcl_log_fd);
+  if (gcl_options.show_stats >= 2) gclzone_print_map(gcl_log_fd);
 }
 
 GCL_EXPORT int gclzone_init(const gclzone_config_t *cfg) {

@@ -63,7 +63,7 @@ typedef struct zone_anchor {
   uint32_t span_size;  /* sizeof(gcl_span_t): the enumerating image must match */
   uint32_t slot_shift;
   const gcl_region_t *region;
-  const gcl_hot_t *hot;
+  const gcl_spans_t *spans;
 } zone_anchor_t;
 
 static size_t zone_size(malloc_zone_t *zone, const void *p);
@@ -143,10 +143,16 @@ static union {
     .pressure_relief = zone_pressure_relief,
     .claimed_address = zone_claimed_address,
   },
-  .anchor = {ZONE_MAGIC, sizeof(gcl_span_t), GCL_SLOT_SHIFT, &gcl_region, &gcl_hot},
+  .anchor = {ZONE_MAGIC, sizeof(gcl_span_t), GCL_SLOT_SHIFT, &gcl_region, &gcl_spans},
 }};
 
 #define ZONE (&zone_page.z.zone)
+
+#if defined(GCL_ZONE_MODEL)
+#define GCL_ZONE_MODEL_BUILD 1
+#else
+#define GCL_ZONE_MODEL_BUILD 0
+#endif
 
 /* ---- foreign pointers ------------------------------------------------------
  * Pointers outside the region reach us only when a caller names our zone
@@ -173,7 +179,7 @@ static malloc_zone_t *owner_of(const void *p) {
 
 static malloc_zone_t *owner_or_fatal(const void *p, enum gcl_fatal why) {
   malloc_zone_t *z = owner_of(p);
-  if (!z) gcl_fatal(why, p, NULL);
+  if (!z) gcl_log_fatal(why, p, NULL);
   return z;
 }
 
@@ -202,27 +208,27 @@ static const gcl_foreign_t foreign = {foreign_free, foreign_realloc, foreign_usa
 static size_t zone_size(malloc_zone_t *zone, const void *p) {
   (void)zone;
   if (!gcl_region_contains(p)) return 0; /* also before init: the region is empty */
-  return gcl_heap_block_size(p, GCL_FATAL_NONE);
+  return gcl_alloc_block_size(p);
 }
 
 static void *zone_malloc(malloc_zone_t *zone, size_t size) {
   (void)zone;
-  return gcl_malloc(size);
+  return gcl_alloc_malloc(size);
 }
 
 static void *zone_calloc(malloc_zone_t *zone, size_t n, size_t size) {
   (void)zone;
-  return gcl_calloc(n, size);
+  return gcl_alloc_calloc(n, size);
 }
 
 static void *zone_valloc(malloc_zone_t *zone, size_t size) {
   (void)zone;
-  return gcl_valloc(size);
+  return gcl_alloc_valloc(size);
 }
 
 static void zone_free(malloc_zone_t *zone, void *p) {
   (void)zone;
-  gcl_free_inline(p, &foreign);
+  gcl_alloc_free(p, &foreign);
 }
 
 /* realloc() itself never passes 0 (libmalloc mallocs a minimum block and
@@ -230,7 +236,7 @@ static void zone_free(malloc_zone_t *zone, void *p) {
  * block, not glibc's NULL. */
 static void *zone_realloc(malloc_zone_t *zone, void *p, size_t size) {
   (void)zone;
-  return gcl_realloc(p, size ? size : 1, &foreign);
+  return gcl_alloc_realloc(p, size ? size : 1, &foreign);
 }
 
 /* malloc_destroy_zone has already unregistered us. Our blocks outlive the
@@ -248,27 +254,27 @@ static void zone_destroy(malloc_zone_t *zone) {
 static unsigned zone_batch_malloc(malloc_zone_t *zone, size_t size, void **results, unsigned n) {
   (void)zone;
   unsigned i = 0;
-  while (i < n && (results[i] = gcl_malloc(size)) != NULL) i++;
+  while (i < n && (results[i] = gcl_alloc_malloc(size)) != NULL) i++;
   return i;
 }
 
 static void zone_batch_free(malloc_zone_t *zone, void **ptrs, unsigned n) {
   (void)zone;
-  for (unsigned i = 0; i < n; i++) gcl_free_inline(ptrs[i], &foreign);
+  for (unsigned i = 0; i < n; i++) gcl_alloc_free(ptrs[i], &foreign);
 }
 
 /* libmalloc has checked the alignment (a power of two, at least a pointer)
  * before it calls a zone; a direct caller gets memalign's rounding. */
 static void *zone_memalign(malloc_zone_t *zone, size_t align, size_t size) {
   (void)zone;
-  return gcl_memalign(align, size);
+  return gcl_alloc_memalign(align, size);
 }
 
 /* Since macOS 12 every free() of a slot-0 block arrives here (§1.4). */
 static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size) {
   (void)zone;
   (void)size;
-  gcl_free_inline(p, &foreign);
+  gcl_alloc_free(p, &foreign);
 }
 
 /* Memory pressure (malloc_memory_event_handler) and
@@ -277,51 +283,42 @@ static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size) {
 static size_t zone_pressure_relief(malloc_zone_t *zone, size_t goal) {
   (void)zone;
   (void)goal;
-  return gcl_ready() ? gcl_heap_collect() : 0;
+  return gcl_alloc_trim();
 }
 
 /* May say yes for a pointer that is not a live block (a freed block, slack
  * at the end of a slab); must never say no for one that is. */
 static boolean_t zone_claimed_address(malloc_zone_t *zone, void *p) {
   (void)zone;
-  if (!gcl_ready()) return 0;
-  uintptr_t off = (uintptr_t)p - gcl_hot.base;
-  if (off >= gcl_load_acquire(&gcl_hot.top)) return 0;
-  return gcl_hot.map[off >> GCL_SLOT_SHIFT]->kind != GCL_SPAN_FREE;
+  gcl_span_t *s = gcl_span_of(p); /* NULL before init: the arena is empty */
+  return s && s->kind != GCL_SPAN_FREE;
 }
 
 /* ---- reading the allocator through a memory_reader_t ---------------------------
  * The enumerator, print_task and task_statistics may run in another process
  * (a heap tool that loaded this image) against a task whose memory only the
  * reader can reach, so they touch none of this process's allocator state:
- * everything comes from the zone address through the reader, and is copied
- * out before the next read (a reader's buffer lives until its next call).
- * All state is on the stack (about 24 KiB), so walks may run concurrently,
- * and in a fork child, without a lock. */
+ * the zone's anchor is read through the reader, and from it walk.c's
+ * iterator reads the region, the slot map, the spans and the blocks. State
+ * is on the stack, so walks may run concurrently, and in a fork child,
+ * without a lock. */
 
-#define WALK_MAP_CHUNK 256                /* map entries per read */
-#define WALK_WINDOW ((size_t)16 << 10)    /* bytes of a slab per read */
-#define WALK_RANGES 64                    /* ranges per recorder call */
+#define ZONE_RANGES 64 /* ranges per recorder call */
 
-typedef struct walk {
+typedef struct zone_walk {
   task_t task;
   memory_reader_t *reader;
-  zone_anchor_t anchor;
-  gcl_region_t region;
-  gcl_hot_t hot;
+  gcl_walk_t walk;
   /* recording */
   unsigned mask;
   void *ctx;
   vm_range_recorder_t *recorder;
   unsigned type;
   unsigned nranges;
-  vm_range_t ranges[WALK_RANGES];
+  vm_range_t ranges[ZONE_RANGES];
   /* totals */
   size_t blocks, bytes, span_bytes, clean_bytes;
-  /* the map chunk in hand */
-  size_t chunk_first, chunk_end;
-  uintptr_t chunk[WALK_MAP_CHUNK];
-} walk_t;
+} zone_walk_t;
 
 static kern_return_t self_reader(task_t task, vm_address_t address, vm_size_t size, void **out) {
   (void)task;
@@ -330,138 +327,84 @@ static kern_return_t self_reader(task_t task, vm_address_t address, vm_size_t si
   return KERN_SUCCESS;
 }
 
-static kern_return_t walk_read(walk_t *w, uintptr_t address, size_t size, void *into) {
+/* walk.c's reader over libmalloc's. */
+static int zone_read(void *ctx, uintptr_t addr, size_t size, const void **out) {
+  zone_walk_t *z = ctx;
   void *local;
-  kern_return_t kr = w->reader(w->task, (vm_address_t)address, (vm_size_t)size, &local);
-  if (kr != KERN_SUCCESS) return kr;
-  memcpy(into, local, size);
-  return KERN_SUCCESS;
+  if (z->reader(z->task, (vm_address_t)addr, (vm_size_t)size, &local) != KERN_SUCCESS) return EFAULT;
+  *out = local;
+  return 0;
 }
 
-static void walk_flush(walk_t *w) {
-  if (w->nranges) w->recorder(w->task, w->ctx, w->type, w->ranges, w->nranges);
-  w->nranges = 0;
+static void zone_flush(zone_walk_t *z) {
+  if (z->nranges) z->recorder(z->task, z->ctx, z->type, z->ranges, z->nranges);
+  z->nranges = 0;
 }
 
-static void walk_record(walk_t *w, unsigned type, uintptr_t address, size_t size) {
-  if (!(w->mask & type) || !w->recorder) return;
-  if (w->nranges && (w->type != type || w->nranges == WALK_RANGES)) walk_flush(w);
-  w->type = type;
-  w->ranges[w->nranges++] = (vm_range_t){(vm_address_t)address, (vm_size_t)size};
+static void zone_record(zone_walk_t *z, unsigned type, uintptr_t address, size_t size) {
+  if (!(z->mask & type) || !z->recorder) return;
+  if (z->nranges && (z->type != type || z->nranges == ZONE_RANGES)) zone_flush(z);
+  z->type = type;
+  z->ranges[z->nranges++] = (vm_range_t){(vm_address_t)address, (vm_size_t)size};
 }
 
-/* The zone's anchor, then the region and the hot line it points to. */
-static kern_return_t walk_open(walk_t *w, task_t task, vm_address_t zone_address, memory_reader_t reader) {
-  w->task = task;
-  w->reader = reader ? reader : self_reader;
-  kern_return_t kr =
-    walk_read(w, zone_address + offsetof(__typeof__(zone_page.z), anchor), sizeof w->anchor, &w->anchor);
-  if (kr != KERN_SUCCESS) return kr;
-  if (w->anchor.magic != ZONE_MAGIC || w->anchor.span_size != sizeof(gcl_span_t) ||
-      w->anchor.slot_shift != GCL_SLOT_SHIFT)
+/* The zone's anchor, then the walk over the region and spans it names. */
+static kern_return_t zone_open(zone_walk_t *z, task_t task, vm_address_t zone_address, memory_reader_t reader) {
+  z->task = task;
+  z->reader = reader ? reader : self_reader;
+  const void *p;
+  zone_anchor_t anchor;
+  if (zone_read(z, zone_address + offsetof(__typeof__(zone_page.z), anchor), sizeof anchor, &p))
+    return KERN_FAILURE;
+  memcpy(&anchor, p, sizeof anchor);
+  if (anchor.magic != ZONE_MAGIC || anchor.span_size != sizeof(gcl_span_t) || anchor.slot_shift != GCL_SLOT_SHIFT)
     return KERN_FAILURE; /* not our zone, or another build of it */
-  if ((kr = walk_read(w, (uintptr_t)w->anchor.region, sizeof w->region, &w->region)) != KERN_SUCCESS) return kr;
-  return walk_read(w, (uintptr_t)w->anchor.hot, sizeof w->hot, &w->hot);
-}
-
-static kern_return_t walk_map_at(walk_t *w, size_t slot, size_t top, uintptr_t *span) {
-  if (slot < w->chunk_first || slot >= w->chunk_end) {
-    size_t n = top - slot < WALK_MAP_CHUNK ? top - slot : WALK_MAP_CHUNK;
-    kern_return_t kr = walk_read(w, (uintptr_t)w->hot.map + slot * sizeof(uintptr_t), n * sizeof(uintptr_t), w->chunk);
-    if (kr != KERN_SUCCESS) return kr;
-    w->chunk_first = slot;
-    w->chunk_end = slot + n;
-  }
-  *span = w->chunk[slot - w->chunk_first];
+  if (gcl_walk_open(&z->walk, zone_read, z, (uintptr_t)anchor.region, (uintptr_t)anchor.spans)) return KERN_FAILURE;
   return KERN_SUCCESS;
 }
 
-/* The live blocks of a slab: those below its bump pointer whose second word
- * is not their free tag (heap.c's invariant); `at` is the slab's descriptor
- * in the target, which the tag names. Tags are read a window at a time and
- * decided before anything is recorded, since a recorder may read. */
-static kern_return_t walk_slab(walk_t *w, const gcl_span_t *s, uintptr_t at) {
-  size_t bs = s->block_size;
-  if (bs < GCL_ALIGNMENT || bs > GCL_MEDIUM_MAX || bs % GCL_ALIGNMENT || s->bump < s->start ||
-      s->bump > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
-    return KERN_SUCCESS; /* caught mid-update: nothing to trust */
-  char window[WALK_WINDOW] __attribute__((aligned(16)));
-  uint64_t live[WALK_WINDOW / GCL_ALIGNMENT / 64];
-  size_t per = bs > WALK_WINDOW ? 1 : WALK_WINDOW / bs;
-  for (uintptr_t b = s->start; b < s->bump; b += per * bs) {
-    size_t n = (s->bump - b) / bs < per ? (s->bump - b) / bs : per;
-    memset(live, 0, sizeof live);
-    for (size_t k = 0; k < n;) {
-      /* Large classes: only the header of each block is read. */
-      size_t len = bs > WALK_WINDOW ? sizeof(gcl_block_t) : n * bs;
-      kern_return_t kr = walk_read(w, b + k * bs, len, window);
-      if (kr != KERN_SUCCESS) return kr;
-      size_t got = bs > WALK_WINDOW ? 1 : n;
-      for (size_t j = 0; j < got; j++) {
-        uintptr_t tag;
-        memcpy(&tag, window + (bs > WALK_WINDOW ? 0 : j * bs) + offsetof(gcl_block_t, tag), sizeof tag);
-        if (tag != gcl_free_tag_keyed(at, w->hot.link_key)) live[(k + j) / 64] |= (uint64_t)1 << ((k + j) % 64);
-      }
-      k += got;
-    }
-    for (size_t k = 0; k < n; k++) {
-      if (!(live[k / 64] >> (k % 64) & 1)) continue;
-      w->blocks++;
-      w->bytes += bs;
-      walk_record(w, MALLOC_PTR_IN_USE_RANGE_TYPE, b + k * bs, bs);
-    }
-  }
-  return KERN_SUCCESS;
+static void zone_block(void *ctx, uintptr_t block, size_t size) {
+  zone_walk_t *z = ctx;
+  z->blocks++;
+  z->bytes += size;
+  zone_record(z, MALLOC_PTR_IN_USE_RANGE_TYPE, block, size);
 }
 
-/* Every span below the arena's break, in address order. A descriptor that
- * disagrees with the map (the target was stopped mid-update) is skipped a
- * slot at a time, as gclzone_walk does. */
-static kern_return_t walk_arena(walk_t *w) {
-  const gcl_region_t *r = &w->region;
+/* The metadata, then every span in address order: slabs and large blocks
+ * as regions, their live blocks as blocks. */
+static kern_return_t zone_walk_arena(zone_walk_t *z) {
+  const gcl_region_t *r = &z->walk.region;
   if (r->size == 0) return KERN_SUCCESS; /* the target has not initialized yet */
-  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->map.base, r->map.committed - r->map.base);
-  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->spans.base, r->spans.committed - r->spans.base);
-  walk_record(w, MALLOC_ADMIN_REGION_RANGE_TYPE, r->heaps.base, r->heaps.committed - r->heaps.base);
-  size_t max = (r->arena.limit - r->arena.base) >> GCL_SLOT_SHIFT;
-  size_t top = w->hot.top >> GCL_SLOT_SHIFT;
-  if (top > max) top = max;
-  w->chunk_first = w->chunk_end = 0;
-  for (size_t i = 0; i < top;) {
-    uintptr_t at;
-    gcl_span_t s;
-    kern_return_t kr = walk_map_at(w, i, top, &at);
-    if (kr == KERN_SUCCESS) kr = walk_read(w, at, sizeof s, &s);
-    if (kr != KERN_SUCCESS) return kr;
-    if (s.start != w->hot.base + (i << GCL_SLOT_SHIFT) || s.slots == 0 || i + s.slots > top) {
-      i++;
-      continue;
+  zone_record(z, MALLOC_ADMIN_REGION_RANGE_TYPE, r->map.base, r->map.committed - r->map.base);
+  zone_record(z, MALLOC_ADMIN_REGION_RANGE_TYPE, r->spans.base, r->spans.committed - r->spans.base);
+  zone_record(z, MALLOC_ADMIN_REGION_RANGE_TYPE, r->theaps.base, r->theaps.committed - r->theaps.base);
+  int got;
+  while ((got = gcl_walk_next(&z->walk)) > 0) {
+    const gcl_span_t *s = &z->walk.span;
+    size_t bytes = (size_t)s->slots << GCL_SLOT_SHIFT;
+    if (s->kind == GCL_SPAN_SLAB || s->kind == GCL_SPAN_LARGE) {
+      z->span_bytes += bytes;
+      zone_record(z, MALLOC_PTR_REGION_RANGE_TYPE, s->start, bytes);
+      if (gcl_walk_blocks(&z->walk, zone_block, z)) return KERN_FAILURE;
+    } else if (!(s->flags & GCL_SPAN_DIRTY)) {
+      z->clean_bytes += bytes;
     }
-    size_t bytes = (size_t)s.slots << GCL_SLOT_SHIFT;
-    if (s.kind == GCL_SPAN_SLAB || s.kind == GCL_SPAN_LARGE) {
-      w->span_bytes += bytes;
-      walk_record(w, MALLOC_PTR_REGION_RANGE_TYPE, s.start, bytes);
-      if (s.kind == GCL_SPAN_SLAB) {
-        /* Unpublished (see gcl_slab_published): its blocks are not handed out. */
-        if (gcl_slab_published(&s) && (kr = walk_slab(w, &s, at)) != KERN_SUCCESS) return kr;
-      } else if (s.bump_end > s.start && s.bump_end <= s.start + bytes) {
-        w->blocks++;
-        w->bytes += s.bump_end - s.start;
-        walk_record(w, MALLOC_PTR_IN_USE_RANGE_TYPE, s.start, s.bump_end - s.start);
-      }
-    } else if (!(s.flags & GCL_SPAN_DIRTY)) {
-      w->clean_bytes += bytes;
-    }
-    i += s.slots;
   }
-  return KERN_SUCCESS;
+  return got < 0 ? KERN_FAILURE : KERN_SUCCESS;
 }
 
-static void walk_statistics(const walk_t *w, malloc_statistics_t *stats) {
-  size_t committed = (w->hot.top >> GCL_SLOT_SHIFT << GCL_SLOT_SHIFT) - w->clean_bytes;
-  stats->blocks_in_use = (unsigned)w->blocks;
-  stats->size_in_use = w->bytes;
-  stats->max_size_in_use = committed; /* the peak lives in arena.c, not reachable here */
+static kern_return_t zone_walk_all(zone_walk_t *z, task_t task, vm_address_t zone_address, memory_reader_t reader) {
+  kern_return_t kr = zone_open(z, task, zone_address, reader);
+  if (kr == KERN_SUCCESS) kr = zone_walk_arena(z);
+  if (kr == KERN_SUCCESS) zone_flush(z);
+  return kr;
+}
+
+static void zone_walk_statistics(const zone_walk_t *z, malloc_statistics_t *stats) {
+  size_t committed = (z->walk.slots << GCL_SLOT_SHIFT) - z->clean_bytes;
+  stats->blocks_in_use = (unsigned)z->blocks;
+  stats->size_in_use = z->bytes;
+  stats->max_size_in_use = committed; /* the peak lives in span.c, not reachable here */
   stats->size_allocated = committed;
 }
 
@@ -469,24 +412,20 @@ static void walk_statistics(const walk_t *w, malloc_statistics_t *stats) {
 
 static kern_return_t intro_enumerator(task_t task, void *ctx, unsigned type_mask, vm_address_t zone_address,
                                       memory_reader_t reader, vm_range_recorder_t recorder) {
-  walk_t w;
-  memset(&w, 0, offsetof(walk_t, chunk));
-  w.mask = type_mask;
-  w.ctx = ctx;
-  w.recorder = recorder;
-  kern_return_t kr = walk_open(&w, task, zone_address, reader);
-  if (kr == KERN_SUCCESS) kr = walk_arena(&w);
-  if (kr == KERN_SUCCESS) walk_flush(&w);
-  return kr;
+  zone_walk_t z;
+  memset(&z, 0, sizeof z);
+  z.mask = type_mask;
+  z.ctx = ctx;
+  z.recorder = recorder;
+  return zone_walk_all(&z, task, zone_address, reader);
 }
 
 static void intro_task_statistics(task_t task, vm_address_t zone_address, memory_reader_t reader,
                                   malloc_statistics_t *stats) {
-  walk_t w;
-  memset(&w, 0, offsetof(walk_t, chunk));
+  zone_walk_t z;
+  memset(&z, 0, sizeof z);
   memset(stats, 0, sizeof *stats);
-  if (walk_open(&w, task, zone_address, reader) == KERN_SUCCESS && walk_arena(&w) == KERN_SUCCESS)
-    walk_statistics(&w, stats);
+  if (zone_walk_all(&z, task, zone_address, reader) == KERN_SUCCESS) zone_walk_statistics(&z, stats);
 }
 
 static void intro_print_task(task_t task, unsigned level, vm_address_t zone_address, memory_reader_t reader,
@@ -496,40 +435,36 @@ static void intro_print_task(task_t task, unsigned level, vm_address_t zone_addr
   printer("gclzone zone %p: %u blocks in use, %llu bytes; %llu bytes committed\n", (void *)zone_address,
           st.blocks_in_use, (unsigned long long)st.size_in_use, (unsigned long long)st.size_allocated);
   if (level >= MALLOC_VERBOSE_PRINT_LEVEL) {
-    walk_t w;
-    memset(&w, 0, offsetof(walk_t, chunk));
-    if (walk_open(&w, task, zone_address, reader) == KERN_SUCCESS)
-      printer("gclzone region %p-%p: host heap %p, arena %p-%p, break %p\n", (void *)w.region.base,
-              (void *)(w.region.base + w.region.size), (void *)w.region.heap.base, (void *)w.region.arena.base,
-              (void *)w.region.arena.limit, (void *)(w.hot.base + w.hot.top));
+    zone_walk_t z;
+    memset(&z, 0, sizeof z);
+    if (zone_open(&z, task, zone_address, reader) == KERN_SUCCESS) {
+      const gcl_region_t *r = &z.walk.region;
+      printer("gclzone region %p-%p: host heap %p, arena %p-%p, break %p\n", (void *)r->base,
+              (void *)(r->base + r->size), (void *)r->host.base, (void *)r->arena.base, (void *)r->arena.limit,
+              (void *)(z.walk.base + z.walk.top));
+    }
   }
 }
 
 /* What malloc(size) really hands out: the size class, or whole pages. */
 static size_t intro_good_size(malloc_zone_t *zone, size_t size) {
   (void)zone;
-  if (size <= GCL_MEDIUM_MAX) return gcl_class_size(gcl_class_of(size));
-  size_t page = gcl_prim_page_size();
-  return size > SIZE_MAX - page ? size : (size + page - 1) & ~(page - 1);
+  return gcl_alloc_good_size(size);
 }
 
-/* The allocator's invariants under their locks: the arena's (arena.c
- * gcl_arena_broken) and the host heap's break. A failure is printed, not
- * fatal: the caller asked. */
+/* The allocator's invariants under their locks: the spans' (check.c) and
+ * the host heap's break. A failure is printed, not fatal: the caller asked. */
 static boolean_t intro_check(malloc_zone_t *zone) {
   (void)zone;
-  if (!gcl_ready()) return 1;
+  if (!gcl_process_ready()) return 1;
   uintptr_t where = 0;
-  gcl_lock(&gcl_arena_lock);
-  const char *why = gcl_arena_broken(&where);
-  gcl_unlock(&gcl_arena_lock);
+  gcl_prim_lock(&gcl_span_lock);
+  const char *why = gcl_check_spans(&where);
+  gcl_prim_unlock(&gcl_span_lock);
   if (!why) {
-    gcl_lock(&gcl_hostheap_lock);
-    uintptr_t brk = gcl_hostheap_break();
-    const gcl_part_t *h = &gcl_region.heap;
-    if (brk < h->base || brk > h->committed || h->committed > h->limit) why = "the host heap break is out of range";
-    where = brk;
-    gcl_unlock(&gcl_hostheap_lock);
+    gcl_prim_lock(&gcl_hostheap_lock);
+    why = gcl_check_hostheap(&where);
+    gcl_prim_unlock(&gcl_hostheap_lock);
   }
   if (why) gcl_log_printf(2, "gclzone: check failed at %p: %s\n", (void *)where, why);
   return why == NULL;
@@ -537,7 +472,7 @@ static boolean_t intro_check(malloc_zone_t *zone) {
 
 static void intro_print(malloc_zone_t *zone, boolean_t verbose) {
   (void)zone;
-  gcl_stats_report(2);
+  gcl_introspect_report(2);
   if (verbose) gclzone_print_map(2);
 }
 
@@ -547,13 +482,13 @@ static void intro_log(malloc_zone_t *zone, void *address) {
   (void)zone;
   if (!address) return;
   if (address == (void *)-1) {
-    gcl_stats_report(2);
+    gcl_introspect_report(2);
     return;
   }
   size_t n = zone_size(ZONE, address);
   const char *what = n                                      ? "a live block"
                      : !gcl_region_contains(address)        ? "not in the gclzone region"
-                     : (uintptr_t)address < gcl_region.heap.limit ? "in the host heap"
+                     : (uintptr_t)address < gcl_region.host.limit ? "in the host heap"
                                                             : "in the region but not a live block";
   gcl_log_printf(2, "gclzone: %p is %s (%zu bytes)\n", address, what, n);
 }
@@ -596,10 +531,9 @@ static void intro_statistics(malloc_zone_t *zone, malloc_statistics_t *stats) {
 /* For debuggers (malloc_gdb_po_unsafe): may malloc run on this thread now? */
 static boolean_t intro_zone_locked(malloc_zone_t *zone) {
   (void)zone;
-  gcl_lock_t *const locks[] = {&gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock, &gcl_hostheap_lock};
-  for (size_t i = 0; i < sizeof locks / sizeof locks[0]; i++) {
-    if (!gcl_trylock(locks[i])) return 1;
-    gcl_unlock(locks[i]);
+  for (size_t i = 0; i < gcl_process_nlocks; i++) {
+    if (!gcl_prim_trylock(gcl_process_locks[i])) return 1;
+    gcl_prim_unlock(gcl_process_locks[i]);
   }
   return 0;
 }
@@ -624,16 +558,13 @@ void gcl_zone_install(void) {
   static int state; /* 0 not yet, 1 installing, 2 done */
   int expected = 0;
   if (!__atomic_compare_exchange_n(&state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
-  /* libmalloc drives fork through the zone; atfork handlers would take the
-   * locks a second time. Before init, which registers them. */
-  gcl_process_use_atfork = false;
   gcl_process_ensure();
   /* The purgeable zone first, while slot 0 is still libmalloc's: up to
    * libmalloc-283 (10.15) its helper is found by zone name and must be a
    * scalable zone (§2.5). */
   malloc_zone_t *purgeable = malloc_default_purgeable_zone();
   /* A name malloc_set_zone_name can free (it free()s the old one). */
-  char *name = gcl_malloc(sizeof "gclzone");
+  char *name = gcl_alloc_malloc(sizeof "gclzone");
   if (name) {
     memcpy(name, "gclzone", sizeof "gclzone");
     ZONE->zone_name = name;
@@ -688,21 +619,25 @@ static void *system_brk(const void *addr) {
 
 void *gcl_zone_sbrk(int incr) {
   gcl_zone_install(); /* a runtime may call sbrk from an initializer that runs before ours */
-  if (!gcl_opt.sbrk) return system_sbrk(incr);
-  return gcl_hostheap_sbrk((intptr_t)incr);
+  if (!gcl_options.sbrk) return system_sbrk(incr);
+  return gcl_alloc_sbrk((intptr_t)incr);
 }
 
 void *gcl_zone_brk(const void *addr) {
   gcl_zone_install();
-  if (!gcl_opt.sbrk) return system_brk(addr);
-  return gcl_hostheap_brk((void *)addr) == 0 ? (void *)addr : (void *)-1;
+  if (!gcl_options.sbrk) return system_brk(addr);
+  return gcl_alloc_brk((void *)addr) == 0 ? (void *)addr : (void *)-1;
 }
 
+/* libmalloc drives fork through the zone (force_lock...): atfork handlers
+ * would take the locks a second time. The program's sbrk and brk are ours
+ * (interposed below), but Darwin has no kernel break
+ * (gcl_prim_program_break is 0), so the OS still chooses the region's place
+ * unless GCLZONE_BASE says otherwise. In the model (Linux) sbrk stays
+ * glibc's: the tests call the interposers directly. */
+const gcl_front_t gcl_front = {.name = "darwin-zone", .owns_sbrk = !GCL_ZONE_MODEL_BUILD, .drives_fork = true};
+
 #if !defined(GCL_ZONE_MODEL)
-/* The program's sbrk and brk are ours (core: internal.h). Darwin has no
- * kernel break (gcl_prim_program_break is 0), so the OS still chooses the
- * region's place unless GCLZONE_BASE says otherwise. */
-const bool gcl_front_sbrk_defined = true;
 
 /* dyld's interposing tuples (§5): {replacement, replacee}; the replacee is a
  * bind to libSystem's symbol. Honoured for dylibs loaded at launch. */

@@ -7,16 +7,11 @@
 #  - hello, preloaded: the report at exit counts its 1000 blocks;
 #  - link: the region has the sizes and the fixed base it asked for;
 #  - gclzone-run: each flag reaches the library.
-set -eu
-BUILD=${BUILD:-build}
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
+root=$ROOT
 run="$root/bin/gclzone-run"
-lib=$(cd "$BUILD" && pwd)/libgclzone.so
+lib=$LIB
 export GCLZONE_LIB="$lib" # gclzone-run preloads this build's library
-fail() {
-  echo "examples.sh: FAIL: $*"
-  exit 1
-}
 
 # ---- minilisp ------------------------------------------------------------------
 expected='100! has 158 digits, digit sum 648
@@ -45,24 +40,24 @@ set -- $(line 'GC heap' | sed 's/.*GC heap \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\) .* ho
 [ $(($1)) -ge $(($3)) ] && [ $(($2)) -le $(($4)) ] && [ $(($1)) -lt $(($2)) ] || fail "minilisp: GC heap $1-$2, host heap $3-$4"
 printf '%s\n' "$out" | grep -q "^gclzone:   host heap $3 " || fail "minilisp: the region map disagrees: $out"
 printf '%s\n' "$out" | grep -q '^gclzone:   arena ' || fail "minilisp: no region map"
-echo "examples.sh: minilisp: exact results; $(line '[0-9]* collections' | sed 's/^minilisp: //')"
+ok "minilisp: exact results; $(line '[0-9]* collections' | sed 's/^minilisp: //')"
 
 # Without the walk, nothing keeps the symbol table's symbols alive.
 if err=$("$BUILD/examples/minilisp" --no-walk "$root/examples/minilisp/demo.lisp" 2>&1); then
   fail "minilisp --no-walk succeeded: gclzone_walk would not matter"
 fi
 printf '%s\n' "$err" | grep -q 'a symbol was collected' || fail "minilisp --no-walk: $err"
-echo "examples.sh: minilisp --no-walk loses its globals: the malloc'd roots come from gclzone_walk"
+ok "minilisp --no-walk loses its globals: the malloc'd roots come from gclzone_walk"
 
 # ---- hello (preloaded) ------------------------------------------------------------
-report_blocks() { printf '%s\n' "$1" | sed -n 's/^gclzone: arena: .* in \([0-9]*\) blocks,.*/\1/p'; }
-out=$("$BUILD/examples/hello" 2>&1)
-[ -z "$(report_blocks "$out")" ] || fail "hello reports without libgclzone: $out"
-out=$(GCLZONE_SHOW_STATS=1 LD_PRELOAD="$lib" "$BUILD/examples/hello" 2>&1)
-n=$(report_blocks "$out")
-[ -n "$n" ] && [ "$n" -ge 1000 ] || fail "hello, preloaded: $out"
+out=$(GCLZONE_SHOW_STATS=json "$BUILD/examples/hello" 2>&1)
+printf '%s\n' "$out" | grep -q '^{"gclzone"' && fail "hello reports without libgclzone: $out"
+out=$(GCLZONE_SHOW_STATS=json LD_PRELOAD="$lib" "$BUILD/examples/hello" 2>&1)
+n=$(printf '%s\n' "$out" | gclzone_stat stats.in_use_blocks)
+[ "$n" -ge 1000 ] || fail "hello, preloaded: $out"
+[ "$(printf '%s\n' "$out" | gclzone_stat front)" = elf ] || fail "hello, preloaded: not the ELF front end: $out"
 printf '%s\n' "$out" | grep -q '^hello: 1000 blocks of 48 bytes kept; the last one says "block 999"$' || fail "hello: $out"
-echo "examples.sh: hello, preloaded: the report at exit counts $n blocks"
+ok "hello, preloaded: the JSON report at exit counts $n blocks"
 
 # ---- link ---------------------------------------------------------------------------
 out=$("$BUILD/examples/link") || fail "link: $out"
@@ -70,7 +65,7 @@ out=$("$BUILD/examples/link") || fail "link: $out"
 link: arena     0x300080000000, 2048 MiB
 link: gclzone_sbrk gave the base: yes
 link: a malloc'"'"'d block is in the arena: yes' ] || fail "link: $out"
-echo "examples.sh: link: gclzone_init placed a 1 GiB host heap at 0x300000000000 and a 2 GiB arena"
+ok "link: gclzone_init placed a 1 GiB host heap at 0x300000000000 and a 2 GiB arena"
 
 # ---- gclzone-run ----------------------------------------------------------------------
 "$run" --help | grep -q '^Usage: gclzone-run' || fail "gclzone-run --help"
@@ -88,6 +83,8 @@ if [ "$lib" = "$root/build/libgclzone.so" ]; then # found next to the script, in
   [ "$(env -u GCLZONE_LIB "$run" sh -c 'echo "$LD_PRELOAD"')" = "$lib" ] || fail "gclzone-run does not find build/"
 fi
 
+# --stats asks for the human report: its blocks figure.
+report_blocks() { printf '%s\n' "$1" | sed -n 's/^gclzone: arena: .* in \([0-9]*\) blocks,.*/\1/p'; }
 out=$("$run" --stats "$BUILD/examples/hello" 2>&1)
 [ "$(report_blocks "$out")" -ge 1000 ] || fail "gclzone-run --stats: $out"
 printf '%s\n' "$out" | grep -q '^gclzone:   arena' && fail "gclzone-run --stats prints the map: $out"
@@ -100,4 +97,4 @@ printf '%s\n' "$out" | grep -q '^gclzone:   host heap 0x[0-9a-f]*  ' || fail "gc
 "$run" "$BUILD/tests/preload/bound" >/dev/null || fail "gclzone-run: sbrk is not ours"
 out=$("$run" --stats --purge-delay=0 --dirty-max=0 "$BUILD/examples/hello" 2>&1) || fail "gclzone-run --purge-delay/--dirty-max: $out"
 printf '%s\n' "$out" | grep -q warning && fail "gclzone-run: the library rejected a flag: $out"
-echo "examples.sh: gclzone-run: --stats, --map, --heap-size, --arena-size, --base, --no-sbrk, --purge-delay, --dirty-max, --lib, exit status"
+ok "gclzone-run: --stats, --map, --heap-size, --arena-size, --base, --no-sbrk, --purge-delay, --dirty-max, --lib, exit status"

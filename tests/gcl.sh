@@ -17,19 +17,13 @@
 #    bignum lie in the host heap, between its base and its break;
 #  - without libgclzone, the same evidence shows the kernel's [heap] instead.
 # And with --no-sbrk, GCL runs on the kernel's brk again, the host heap unused.
-set -eu
-BUILD=${BUILD:-build}
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
+root=$ROOT
 run="$root/bin/gclzone-run"
-GCLZONE_LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+GCLZONE_LIB=$LIB
 export GCLZONE_LIB # gclzone-run preloads this build's library
 ev="$root/tests/gcl/evidence.lsp"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-  echo "gcl.sh: FAIL: $*"
-  exit 1
-}
+tmp=$TMP
 for c in gcl maxima; do
   command -v $c >/dev/null || fail "$c is not installed (./make.sh check installs it)"
 done
@@ -124,7 +118,7 @@ plain=$(gcl_run env LD_PRELOAD="$GCLZONE_LIB" GCLZONE_SHOW_STATS=1)
 [ "$(printf '%s\n' "$plain" | grep '^result:')" = "$gcl_expected" ] || fail "GCL with LD_PRELOAD alone gives: $plain"
 printf '%s\n' "$plain" | grep -q "^gclzone: host heap: [1-9].* in use .* at 0x$(evidence "$plain" "data_start in" | sed 's/^[0-9a-f]*-0*\([0-9a-f]*\) .*/\1/')\$" ||
   fail "GCL with LD_PRELOAD alone: the host heap does not continue the data segment: $plain"
-echo "gcl.sh: GCL with nothing but LD_PRELOAD: identical results; the host heap continues its data segment"
+ok "GCL with nothing but LD_PRELOAD: identical results; the host heap continues its data segment"
 zone=$(gcl_run "$run" --map --heap-size=4G)
 [ "$(printf '%s\n' "$zone" | grep '^result:')" = "$gcl_expected" ] || fail "GCL on gclzone gives: $zone"
 check GCL "$native" "$zone" 100
@@ -136,7 +130,7 @@ nosbrk=$(gcl_run "$run" --map --no-sbrk)
 [ "$(printf '%s\n' "$nosbrk" | grep '^result:')" = "$gcl_expected" ] || fail "GCL with --no-sbrk gives: $nosbrk"
 [ "$(evidence "$nosbrk" "kernel brk heap")" = present ] || fail "--no-sbrk: GCL is not on the kernel's brk"
 printf '%s\n' "$nosbrk" | grep -q '^gclzone:   host heap 0x[0-9a-f]*  0 B used' || fail "--no-sbrk: the host heap was used"
-echo "gcl.sh: GCL with --no-sbrk: identical results on the kernel's brk, the host heap unused"
+ok "GCL with --no-sbrk: identical results on the kernel's brk, the host heap unused"
 
 # ---- Maxima ---------------------------------------------------------------------
 {
@@ -155,7 +149,7 @@ for want in '^\[2568,10539\]$' '^274177\*67280421310721$' '^10000000000000000000
 done
 plain=$(maxima_run env LD_PRELOAD="$GCLZONE_LIB")
 [ "$(results "$plain")" = "$(results "$native")" ] || fail "Maxima with LD_PRELOAD alone differs: $plain"
-echo "gcl.sh: Maxima with nothing but LD_PRELOAD: identical results"
+ok "Maxima with nothing but LD_PRELOAD: identical results"
 zone=$(maxima_run "$run" --map --heap-size=4G)
 [ "$(results "$zone")" = "$(results "$native")" ] || fail "Maxima on gclzone differs: $zone"
 check Maxima "$native" "$zone" 20

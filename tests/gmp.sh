@@ -1,9 +1,7 @@
 #!/bin/sh
 # GMP as the reference consumer: exact results, and every limb in the arena,
 # both preloaded and linked (tests/gmp_consumer is the demo linked with -lgclzone).
-set -eu
-BUILD=${BUILD:-build}
-LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+. "$(dirname "$0")/lib.sh"
 expected='1000!                     2568 digits, digit sum 10539
 10000!                   35660 digits, digit sum 149346
 20000!                   77338 digits, digit sum 325494
@@ -12,7 +10,6 @@ expected='1000!                     2568 digits, digit sum 10539
 F(3000)                    627 digits, digit sum 2781
 gcd(F(2400),F(1800))   = F(600)
 400 Fibonacci gcds     all exact'
-fail() { echo "gmp.sh: FAIL: $*"; exit 1; }
 
 plain=$("$BUILD/examples/gmp_demo")
 [ "$(printf '%s\n' "$plain" | head -n 8)" = "$expected" ] || fail "system malloc gives unexpected results: $plain"
@@ -27,5 +24,5 @@ for how in preload linked; do
   [ -n "$n" ] || fail "$how: $line"
   set -- $n
   [ "$1" = "$2" ] && [ "$1" -gt 400 ] || fail "$how: only $1 of $2 limb arrays in the arena"
-  echo "gmp.sh: $how: exact results; $1 of $2 limb arrays in the arena, none in the host heap"
+  ok "$how: exact results; $1 of $2 limb arrays in the arena, none in the host heap"
 done

@@ -2,15 +2,13 @@
 # Heap misuse through the ELF front end: every case must die by SIGABRT
 # after exactly one fixed line naming the pointer (log.c's list), never by
 # SIGSEGV and never silently. Cases live in tests/misuse/misuse.c.
-set -eu
-BUILD=${BUILD:-build}
-LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+. "$(dirname "$0")/lib.sh"
 PROG=$BUILD/tests/misuse/misuse
 n=0
 check() { # case message-with-%p [VAR=value...]
   c=$1 m=$2
   shift 2
-  out=$(env "$@" LD_PRELOAD="${USE_LIB:-$LIB}" "$PROG" "$c" "$m") || { echo "misuse.sh: FAIL: $out ($*)"; exit 1; }
+  out=$(env "$@" LD_PRELOAD="${USE_LIB:-$LIB}" "$PROG" "$c" "$m") || fail "$out ($*)"
   n=$((n + 1))
 }
 live="which is not a live block from gclzone"
@@ -31,6 +29,6 @@ for every in 1 7; do
   check write_after_free_tag "heap corruption at %p: a free block was written after it was freed" GCLZONE_CHECK=$every
 done
 # A SECURE build follows no forged link, even with no validator running.
-SECURE_LIB=$(cd "$BUILD" && pwd)-secure/libgclzone.so
+SECURE_LIB=$(cd "$BUILD-secure" && pwd)/libgclzone.so
 USE_LIB=$SECURE_LIB check write_after_free_link "heap corruption at %p: corrupted free-list link"
-echo "misuse.sh: $n misuse cases stopped with SIGABRT and their one fixed line"
+ok "$n misuse cases stopped with SIGABRT and their one fixed line"

@@ -2,15 +2,9 @@
 # Preload tests: small programs and real Debian programs run with
 # LD_PRELOAD=libgclzone.so; their output must equal the run under the system
 # malloc, and their malloc must really bind to libgclzone.
-set -eu
-BUILD=${BUILD:-build}
-LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+. "$(dirname "$0")/lib.sh"
 T=$BUILD/tests/preload
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 PY=/usr/bin/python3
-fail() { echo "preload.sh: FAIL: $*"; exit 1; }
-ok() { echo "preload.sh: $*"; }
 
 # -- small programs ---------------------------------------------------------
 set +e

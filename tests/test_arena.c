@@ -5,33 +5,33 @@
 #define SLOT GCL_SLOT_SIZE
 
 static size_t slot_index(const gcl_span_t *s) {
-  return (s->start - gcl_hot.base) >> GCL_SLOT_SHIFT;
+  return (s->start - gcl_spans.base) >> GCL_SLOT_SHIFT;
 }
 
 /* Every slot below top maps to the span that contains it. */
 static void check_map(void) {
-  size_t top = gcl_hot.top >> GCL_SLOT_SHIFT;
+  size_t top = gcl_spans.top >> GCL_SLOT_SHIFT;
   for (size_t i = 0; i < top;) {
-    gcl_span_t *s = gcl_hot.map[i];
+    gcl_span_t *s = gcl_spans.map[i];
     ck_assert_uint_eq(slot_index(s), i);
     ck_assert_uint_gt(s->slots, 0);
-    for (size_t j = 0; j < s->slots; j++) ck_assert_ptr_eq(gcl_hot.map[i + j], s);
+    for (size_t j = 0; j < s->slots; j++) ck_assert_ptr_eq(gcl_spans.map[i + j], s);
     i += s->slots;
   }
 }
 
 START_TEST(spans_come_from_the_break_in_order) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_span_t *a = gcl_arena_take(1, 1, GCL_SPAN_LARGE);
-  gcl_span_t *b = gcl_arena_take(3, 1, GCL_SPAN_LARGE);
-  gcl_span_t *c = gcl_arena_take(2, 1, GCL_SPAN_SLAB);
+  gcl_span_t *a = gcl_span_take(1, 1, GCL_SPAN_LARGE);
+  gcl_span_t *b = gcl_span_take(3, 1, GCL_SPAN_LARGE);
+  gcl_span_t *c = gcl_span_take(2, 1, GCL_SPAN_SLAB);
   ck_assert_uint_eq(a->start, gcl_region.arena.base);
   ck_assert_uint_eq(b->start, a->start + SLOT);
   ck_assert_uint_eq(c->start, b->start + 3 * SLOT);
   ck_assert(a->flags & GCL_SPAN_ZERO);
-  ck_assert_uint_eq(gcl_hot.top, 6 * SLOT);
-  ck_assert_ptr_eq(gcl_arena_span_of((char *)b->start + 2 * SLOT + 5), b);
-  ck_assert_ptr_null(gcl_arena_span_of((char *)gcl_hot.base + 6 * SLOT));
+  ck_assert_uint_eq(gcl_spans.top, 6 * SLOT);
+  ck_assert_ptr_eq(gcl_span_of((char *)b->start + 2 * SLOT + 5), b);
+  ck_assert_ptr_null(gcl_span_of((char *)gcl_spans.base + 6 * SLOT));
   memset((void *)b->start, 1, 3 * SLOT);
   check_map();
 }
@@ -39,37 +39,37 @@ END_TEST
 
 START_TEST(neighbours_coalesce) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_opt.purge_delay_ms = -1; /* keep them dirty */
+  gcl_options.purge_delay_ms = -1; /* keep them dirty */
   gcl_span_t *s[5];
-  for (int i = 0; i < 5; i++) s[i] = gcl_arena_take((size_t)i + 1, 1, GCL_SPAN_LARGE);
+  for (int i = 0; i < 5; i++) s[i] = gcl_span_take((size_t)i + 1, 1, GCL_SPAN_LARGE);
   uintptr_t start1 = s[1]->start;
-  gcl_arena_give(s[2]);
-  gcl_arena_give(s[1]);
+  gcl_span_give(s[2]);
+  gcl_span_give(s[1]);
   check_map();
-  gcl_span_t *f = gcl_arena_span_of((void *)start1);
+  gcl_span_t *f = gcl_span_of((void *)start1);
   ck_assert_int_eq(f->kind, GCL_SPAN_FREE);
   ck_assert_uint_eq(f->start, start1);
   ck_assert_uint_eq(f->slots, 2 + 3);
-  gcl_arena_give(s[3]);
-  f = gcl_arena_span_of((void *)start1);
+  gcl_span_give(s[3]);
+  f = gcl_span_of((void *)start1);
   ck_assert_uint_eq(f->slots, 2 + 3 + 4);
   check_map();
   /* A request that fits is carved from the front of the merged span. */
-  gcl_span_t *t = gcl_arena_take(6, 1, GCL_SPAN_LARGE);
+  gcl_span_t *t = gcl_span_take(6, 1, GCL_SPAN_LARGE);
   ck_assert_uint_eq(t->start, start1);
-  ck_assert_uint_eq(gcl_arena_span_of((char *)start1 + 6 * SLOT)->slots, 3);
+  ck_assert_uint_eq(gcl_span_of((char *)start1 + 6 * SLOT)->slots, 3);
   check_map();
 }
 END_TEST
 
 START_TEST(freed_pages_are_reused_without_refault) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_opt.purge_delay_ms = 1000 * 1000;
-  gcl_span_t *s = gcl_arena_take(100, 1, GCL_SPAN_LARGE);
+  gcl_options.purge_delay_ms = 1000 * 1000;
+  gcl_span_t *s = gcl_span_take(100, 1, GCL_SPAN_LARGE);
   uintptr_t at = s->start;
   fill((void *)at, 100 * SLOT, 3);
-  gcl_arena_give(s);
-  gcl_span_t *again = gcl_arena_take(80, 1, GCL_SPAN_LARGE);
+  gcl_span_give(s);
+  gcl_span_t *again = gcl_span_take(80, 1, GCL_SPAN_LARGE);
   ck_assert_uint_eq(again->start, at);
   ck_assert(!(again->flags & GCL_SPAN_ZERO));
   ck_assert(filled((void *)at, 80 * SLOT, 3)); /* still resident: not purged */
@@ -78,22 +78,22 @@ END_TEST
 
 START_TEST(purge_when_over_the_dirty_cap) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_opt.purge_delay_ms = -1;
-  gcl_opt.dirty_max = 2 * MiB;
-  gcl_span_t *a = gcl_arena_take(16, 1, GCL_SPAN_LARGE); /* 1 MiB */
-  gcl_span_t *b = gcl_arena_take(64, 1, GCL_SPAN_LARGE); /* 4 MiB */
-  gcl_arena_take(1, 1, GCL_SPAN_LARGE);
+  gcl_options.purge_delay_ms = -1;
+  gcl_options.dirty_max = 2 * MiB;
+  gcl_span_t *a = gcl_span_take(16, 1, GCL_SPAN_LARGE); /* 1 MiB */
+  gcl_span_t *b = gcl_span_take(64, 1, GCL_SPAN_LARGE); /* 4 MiB */
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
   uintptr_t pa = a->start, pb = b->start;
   memset((void *)pa, 1, 16 * SLOT);
   memset((void *)pb, 1, 64 * SLOT);
-  gcl_arena_stats_t st;
-  gcl_arena_give(a);
-  gcl_arena_stats(&st);
+  gcl_span_stats_t st;
+  gcl_span_give(a);
+  gcl_span_stats(&st);
   ck_assert_uint_eq(st.dirty, 1 * MiB);
-  gcl_arena_give(b); /* merges with a: 5 MiB dirty > 2 MiB, so it is purged */
-  gcl_arena_stats(&st);
+  gcl_span_give(b); /* merges with a: 5 MiB dirty > 2 MiB, so it is purged */
+  gcl_span_stats(&st);
   ck_assert_uint_eq(st.dirty, 0);
-  gcl_span_t *f = gcl_arena_span_of((void *)pa);
+  gcl_span_t *f = gcl_span_of((void *)pa);
   ck_assert_int_eq(f->kind, GCL_SPAN_FREE);
   ck_assert(f->flags & GCL_SPAN_ZERO);
   ck_assert_int_eq(*(volatile char *)pa, 0); /* purged pages read as zero */
@@ -103,18 +103,18 @@ END_TEST
 
 START_TEST(purge_after_the_delay) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_opt.purge_delay_ms = 30;
-  gcl_span_t *a = gcl_arena_take(32, 1, GCL_SPAN_LARGE);
-  gcl_arena_take(1, 1, GCL_SPAN_LARGE);
+  gcl_options.purge_delay_ms = 30;
+  gcl_span_t *a = gcl_span_take(32, 1, GCL_SPAN_LARGE);
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
   memset((void *)a->start, 1, 32 * SLOT);
   uintptr_t pa = a->start;
-  gcl_arena_give(a);
-  gcl_arena_stats_t st;
-  gcl_arena_stats(&st);
+  gcl_span_give(a);
+  gcl_span_stats_t st;
+  gcl_span_stats(&st);
   ck_assert_uint_eq(st.dirty, 32 * SLOT);
   usleep(80 * 1000);
-  gcl_span_t *other = gcl_arena_take(2, 1, GCL_SPAN_SLAB); /* arena activity runs the purge */
-  gcl_arena_stats(&st);
+  gcl_span_t *other = gcl_span_take(2, 1, GCL_SPAN_SLAB); /* arena activity runs the purge */
+  gcl_span_stats(&st);
   ck_assert_uint_eq(st.dirty, 0);
   ck_assert_int_eq(*(volatile char *)(pa + 3 * SLOT), 0);
   ck_assert_uint_eq(other->start, pa); /* clean spans are reused before the break grows */
@@ -123,13 +123,13 @@ END_TEST
 
 START_TEST(aligned_spans) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_arena_take(3, 1, GCL_SPAN_LARGE);
-  gcl_span_t *s = gcl_arena_take(5, 16, GCL_SPAN_LARGE);
+  gcl_span_take(3, 1, GCL_SPAN_LARGE);
+  gcl_span_t *s = gcl_span_take(5, 16, GCL_SPAN_LARGE);
   ck_assert_uint_eq(slot_index(s) % 16, 0);
-  gcl_span_t *pad = gcl_arena_span_of((void *)(gcl_hot.base + 3 * SLOT));
+  gcl_span_t *pad = gcl_span_of((void *)(gcl_spans.base + 3 * SLOT));
   ck_assert_int_eq(pad->kind, GCL_SPAN_FREE);
   ck_assert_uint_eq(pad->slots, 13);
-  gcl_span_t *t = gcl_arena_take(4, 4, GCL_SPAN_LARGE); /* fits in the pad, aligned */
+  gcl_span_t *t = gcl_span_take(4, 4, GCL_SPAN_LARGE); /* fits in the pad, aligned */
   ck_assert_uint_eq(slot_index(t), 4);
   check_map();
 }
@@ -137,19 +137,19 @@ END_TEST
 
 START_TEST(resize_in_place) {
   small_region(64 * MiB, 256 * MiB);
-  gcl_span_t *a = gcl_arena_take(4, 1, GCL_SPAN_LARGE);
+  gcl_span_t *a = gcl_span_take(4, 1, GCL_SPAN_LARGE);
   uintptr_t at = a->start;
-  ck_assert(gcl_arena_resize(a, 10)); /* at the break: the break moves */
+  ck_assert(gcl_span_large_resize(a, 10 * SLOT)); /* at the break: the break moves */
   ck_assert_uint_eq(a->slots, 10);
-  ck_assert_uint_eq(gcl_hot.top, 10 * SLOT);
-  ck_assert(gcl_arena_resize(a, 3)); /* shrink: the tail becomes free */
-  ck_assert_uint_eq(gcl_arena_span_of((void *)(at + 3 * SLOT))->kind, GCL_SPAN_FREE);
-  gcl_span_t *b = gcl_arena_take(20, 1, GCL_SPAN_LARGE);
-  ck_assert(gcl_arena_resize(a, 8)); /* grows into the free tail */
+  ck_assert_uint_eq(gcl_spans.top, 10 * SLOT);
+  ck_assert(gcl_span_large_resize(a, 3 * SLOT)); /* shrink: the tail becomes free */
+  ck_assert_uint_eq(gcl_span_of((void *)(at + 3 * SLOT))->kind, GCL_SPAN_FREE);
+  gcl_span_t *b = gcl_span_take(20, 1, GCL_SPAN_LARGE);
+  ck_assert(gcl_span_large_resize(a, 8 * SLOT)); /* grows into the free tail */
   ck_assert_uint_eq(a->start, at);
-  ck_assert_uint_eq(gcl_arena_span_of((void *)(at + 9 * SLOT))->kind, GCL_SPAN_FREE);
-  ck_assert(gcl_arena_resize(a, 10));  /* takes the whole free tail */
-  ck_assert(!gcl_arena_resize(a, 11)); /* b is next: refused, nothing changed */
+  ck_assert_uint_eq(gcl_span_of((void *)(at + 9 * SLOT))->kind, GCL_SPAN_FREE);
+  ck_assert(gcl_span_large_resize(a, 10 * SLOT));  /* takes the whole free tail */
+  ck_assert(!gcl_span_large_resize(a, 11 * SLOT)); /* b is next: refused, nothing changed */
   ck_assert_uint_eq(a->slots, 10);
   ck_assert_uint_eq(b->start, at + 10 * SLOT);
   check_map();
@@ -160,14 +160,14 @@ START_TEST(exhaustion_is_clean_and_recoverable) {
   small_region(64 * MiB, 16 * MiB);
   static gcl_span_t *got[300];
   int n = 0;
-  while ((got[n] = gcl_arena_take((size_t)(n % 3) + 1, 1, GCL_SPAN_LARGE))) n++;
+  while ((got[n] = gcl_span_take((size_t)(n % 3) + 1, 1, GCL_SPAN_LARGE))) n++;
   ck_assert_int_gt(n, 100);
-  ck_assert_uint_le(gcl_hot.top, 16 * MiB);
-  for (int i = 0; i < n; i++) gcl_arena_give(got[i]);
+  ck_assert_uint_le(gcl_spans.top, 16 * MiB);
+  for (int i = 0; i < n; i++) gcl_span_give(got[i]);
   check_map();
-  gcl_span_t *all = gcl_arena_take(gcl_hot.top >> GCL_SLOT_SHIFT, 1, GCL_SPAN_LARGE);
+  gcl_span_t *all = gcl_span_take(gcl_spans.top >> GCL_SLOT_SHIFT, 1, GCL_SPAN_LARGE);
   ck_assert_ptr_nonnull(all); /* everything coalesced back */
-  ck_assert_uint_eq(all->start, gcl_hot.base);
+  ck_assert_uint_eq(all->start, gcl_spans.base);
 }
 END_TEST
 

@@ -18,11 +18,11 @@
 START_TEST(size_classes_are_sound) {
   size_t prev = 0;
   for (unsigned c = 1; c < GCL_NCLASSES; c++) {
-    size_t sz = gcl_class_size(c);
+    size_t sz = gcl_slab_class_size(c);
     ck_assert_uint_gt(sz, prev);
     ck_assert_uint_eq(sz % 16, 0);
-    ck_assert_uint_eq(gcl_class_of(sz), c);
-    ck_assert_uint_eq(gcl_class_of(prev + 1), c);
+    ck_assert_uint_eq(gcl_slab_class_of(sz), c);
+    ck_assert_uint_eq(gcl_slab_class_of(prev + 1), c);
     /* waste: over 128 the smallest size of a class uses over 3/4 of it,
      * and over 7/8 above 4 KiB */
     if (c > 8) ck_assert_uint_gt((prev + 1) * 4, sz * 3);
@@ -30,9 +30,9 @@ START_TEST(size_classes_are_sound) {
     prev = sz;
   }
   ck_assert_uint_eq(prev, GCL_MEDIUM_MAX);
-  ck_assert_uint_eq(gcl_class_of(0), 1);
+  ck_assert_uint_eq(gcl_slab_class_of(0), 1);
   for (size_t n = 0; n <= GCL_DIRECT_MAX; n++) /* direct[] slots share classes correctly */
-    ck_assert_uint_eq(gcl_class_of(n == 0 ? 1 : ((n + 15) / 16) * 16), gcl_class_of(n));
+    ck_assert_uint_eq(gcl_slab_class_of(n == 0 ? 1 : ((n + 15) / 16) * 16), gcl_slab_class_of(n));
 }
 END_TEST
 
@@ -43,7 +43,7 @@ START_TEST(blocks_fill_their_class) {
     size_t u = gclzone_usable_size(p);
     ck_assert_uint_ge(u, n);
     ck_assert_uint_eq((uintptr_t)p % 16, 0);
-    if (n <= GCL_MEDIUM_MAX) ck_assert_uint_eq(u, gcl_class_size(gcl_class_of(n)));
+    if (n <= GCL_MEDIUM_MAX) ck_assert_uint_eq(u, gcl_slab_class_size(gcl_slab_class_of(n)));
     else ck_assert_uint_eq(u, (n + 4095) & ~(size_t)4095); /* large blocks are page-granular */
     memset(p, 0x33, u);
     gclzone_free(p);
@@ -176,27 +176,27 @@ START_TEST(realloc_as_first_call_of_a_thread) {
 }
 END_TEST
 
-/* gcl_slab_is_block against its definition, for every class: with bump at
+/* gcl_span_is_block against its definition, for every class: with bump at
  * none, one, half and all of a 4-slot slab's blocks, every offset in and
  * just past the slab is a block start below bump or not; offsets on to
  * 2^32 (the check's domain) are sampled, and none passes. */
 START_TEST(block_check_is_exact) {
   size_t span = (size_t)GCL_SLAB_MAX_SLOTS << GCL_SLOT_SHIFT;
   for (unsigned c = 1; c < GCL_NCLASSES; c++) {
-    size_t bs = gcl_class_size(c), n = span / bs;
-    gcl_span_t s = {.start = (uintptr_t)1 << 40, .blockmagic = gcl_block_magic(bs)};
+    size_t bs = gcl_slab_class_size(c), n = span / bs;
+    gcl_span_t s = {.start = (uintptr_t)1 << 40, .blockmagic = gcl_span_block_magic(bs)};
     size_t carved[] = {0, 1, n / 2, n};
     for (int k = 0; k < 4; k++) {
-      uint64_t key = gcl_bump_key(bs, carved[k]);
+      uint64_t key = gcl_span_bump_key(bs, carved[k]);
       for (size_t rel = 0; rel < span + 2 * bs; rel++) {
         bool want = rel % bs == 0 && rel / bs < carved[k];
-        if (gcl_slab_is_block(&s, s.start + rel, key) != want)
+        if (gcl_span_is_block(&s, s.start + rel, key) != want)
           ck_abort_msg("class %u (%zu bytes), %zu blocks carved: offset %zu", c, bs, carved[k], rel);
       }
       for (uint64_t rel = span; rel < ((uint64_t)1 << 32); rel += 65521)
-        if (gcl_slab_is_block(&s, s.start + rel, key)) ck_abort_msg("class %u: offset %llu", c, (unsigned long long)rel);
-      ck_assert(!gcl_slab_is_block(&s, s.start + (((uint64_t)1 << 32) / bs - 1) * bs, key));
-      ck_assert(!gcl_slab_is_block(&s, s.start - 16, key));
+        if (gcl_span_is_block(&s, s.start + rel, key)) ck_abort_msg("class %u: offset %llu", c, (unsigned long long)rel);
+      ck_assert(!gcl_span_is_block(&s, s.start + (((uint64_t)1 << 32) / bs - 1) * bs, key));
+      ck_assert(!gcl_span_is_block(&s, s.start - 16, key));
     }
   }
 }
@@ -249,7 +249,7 @@ static void *heir(void *arg) {
     for (int i = 0; i < 1000; i++) mine[i] = gclzone_malloc(48 + (size_t)(i % 4) * 16);
     for (int i = 0; i < 1000; i++) gclzone_free(mine[i]);
   }
-  gcl_heap_validate(); /* our own queues: fatal if the dead heap's slab was unlinked from them */
+  gcl_check_all(); /* our own queues: fatal if the dead heap's slab was unlinked from them */
   return NULL;
 }
 
@@ -257,12 +257,12 @@ START_TEST(a_dead_threads_word_in_a_new_thread) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   ck_assert_int_eq(pthread_key_create(&churn_key, churn), 0);
   gclzone_free(gclzone_malloc(1));
-  size_t heaps = gcl_heap_count();
+  size_t heaps = gcl_theap_count();
   pthread_t t;
   pthread_create(&t, NULL, dying, NULL);
   pthread_join(t, NULL);
   ck_assert_int_eq(churn_rounds, PTHREAD_DESTRUCTOR_ITERATIONS);
-  ck_assert_uint_eq(gcl_heap_count(), heaps + 1); /* the last round's heap was left behind */
+  ck_assert_uint_eq(gcl_theap_count(), heaps + 1); /* the last round's heap was left behind */
   gclzone_stats_t s0, s1;
   gclzone_stats(&s0);
   void *r = (void *)1;
@@ -271,7 +271,7 @@ START_TEST(a_dead_threads_word_in_a_new_thread) {
     pthread_join(t, &r);
   }
   ck_assert_ptr_null(r);
-  gcl_arena_validate();
+  gcl_check_all();
   gclzone_stats(&s1);
   ck_assert_uint_eq(s1.in_use_blocks, s0.in_use_blocks - (LEAK_N - 1));
   ck_assert_uint_le(s1.arena_used_bytes, s0.arena_used_bytes - 64 * KiB); /* the emptied slab went back */
@@ -309,7 +309,7 @@ static void *child_heir(void *arg) {
     for (int i = 0; i < 1000; i++) mine[i] = gclzone_malloc(48 + (size_t)(i % 4) * 16);
     for (int i = 0; i < 1000; i++) gclzone_free(mine[i]);
   }
-  gcl_heap_validate();
+  gcl_check_all();
   return NULL;
 }
 
@@ -327,7 +327,7 @@ START_TEST(a_vanished_threads_word_in_a_fork_child) {
       pthread_create(&n, NULL, child_heir, NULL);
       pthread_join(n, &r);
     }
-    gcl_arena_validate();
+    gcl_check_all();
     _exit((int)(uintptr_t)r);
   }
   pthread_barrier_wait(&fork_bar);

@@ -4,31 +4,31 @@
 
 START_TEST(fmt_conversions) {
   char b[128];
-  ck_assert_uint_eq(gcl_fmt(b, sizeof b, "a%sb", "xyz"), 5);
+  ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "a%sb", "xyz"), 5);
   ck_assert_str_eq(b, "axyzb");
-  gcl_fmt(b, sizeof b, "%d %d %ld", 0, -42, -9000000000L);
+  gcl_log_fmt(b, sizeof b, "%d %d %ld", 0, -42, -9000000000L);
   ck_assert_str_eq(b, "0 -42 -9000000000");
-  gcl_fmt(b, sizeof b, "%zu %zx %lu", (size_t)18446744073709551615u, (size_t)255, 7ul);
+  gcl_log_fmt(b, sizeof b, "%zu %zx %lu", (size_t)18446744073709551615u, (size_t)255, 7ul);
   ck_assert_str_eq(b, "18446744073709551615 ff 7");
-  gcl_fmt(b, sizeof b, "%p %p", (void *)0x7f00dead0010, NULL);
+  gcl_log_fmt(b, sizeof b, "%p %p", (void *)0x7f00dead0010, NULL);
   ck_assert_str_eq(b, "0x7f00dead0010 0x0");
-  gcl_fmt(b, sizeof b, "%s %c 100%%", (char *)NULL, 'q');
+  gcl_log_fmt(b, sizeof b, "%s %c 100%%", (char *)NULL, 'q');
   ck_assert_str_eq(b, "(null) q 100%");
 }
 END_TEST
 
 START_TEST(fmt_truncates) {
   char b[8];
-  ck_assert_uint_eq(gcl_fmt(b, sizeof b, "%s", "0123456789"), 10);
+  ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "%s", "0123456789"), 10);
   ck_assert_str_eq(b, "0123456");
-  ck_assert_uint_eq(gcl_fmt(b, sizeof b, "%zu", (size_t)123456789), 9);
+  ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "%zu", (size_t)123456789), 9);
   ck_assert_str_eq(b, "1234567");
 }
 END_TEST
 
 static void die_assert(void *arg) {
   (void)arg;
-  gcl_fatal(GCL_FATAL_OS, (void *)0x1000, "madvise");
+  gcl_log_fatal(GCL_FATAL_OS, (void *)0x1000, "madvise");
 }
 
 START_TEST(fatal_is_one_line_and_aborts) {

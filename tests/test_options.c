@@ -37,12 +37,12 @@ START_TEST(load_reads_only_our_variables) {
   const char *env[] = {"PATH=/bin", "GCLZONE_HEAP_SIZE=1G", "GCLZONE_ARENA_SIZE_X=5", "GCLZONE_SHOW_STATS=2",
                  "XGCLZONE_SBRK=0", "GCLZONE_BASE=0x300000000000", "GCLZONE_PURGE_DELAY=0", NULL};
   gcl_options_load(env);
-  ck_assert_uint_eq(gcl_opt.heap_size, GiB);
-  ck_assert_uint_eq(gcl_opt.arena_size, (size_t)64 << 30); /* default: ARENA_SIZE_X is not ARENA_SIZE */
-  ck_assert_int_eq(gcl_opt.show_stats, 2);
-  ck_assert_int_eq(gcl_opt.sbrk, 1);
-  ck_assert_uint_eq(gcl_opt.base, 0x300000000000);
-  ck_assert_int_eq(gcl_opt.purge_delay_ms, 0);
+  ck_assert_uint_eq(gcl_options.heap_size, GiB);
+  ck_assert_uint_eq(gcl_options.arena_size, (size_t)64 << 30); /* default: ARENA_SIZE_X is not ARENA_SIZE */
+  ck_assert_int_eq(gcl_options.show_stats, 2);
+  ck_assert_int_eq(gcl_options.sbrk, 1);
+  ck_assert_uint_eq(gcl_options.base, 0x300000000000);
+  ck_assert_int_eq(gcl_options.purge_delay_ms, 0);
 }
 END_TEST
 
@@ -50,7 +50,7 @@ static void load_bad(void *arg) {
   (void)arg;
   const char *env[] = {"GCLZONE_DIRTY_MAX=lots", NULL};
   gcl_options_load(env);
-  _exit(gcl_opt.dirty_max == (size_t)64 << 20 ? 0 : 1);
+  _exit(gcl_options.dirty_max == (size_t)64 << 20 ? 0 : 1);
 }
 
 START_TEST(bad_value_is_reported_and_ignored) {
@@ -69,10 +69,10 @@ START_TEST(readme_documents_every_option) {
   size_t n = fread(text, 1, sizeof text - 1, f);
   text[n] = 0;
   fclose(f);
-  for (size_t i = 0; i < gcl_option_count; i++) {
+  for (size_t i = 0; i < gcl_options_count; i++) {
     char want[64];
-    snprintf(want, sizeof want, "| `GCLZONE_%s`", gcl_option_table[i].name);
-    ck_assert_msg(strstr(text, want), "README lacks a row for GCLZONE_%s", gcl_option_table[i].name);
+    snprintf(want, sizeof want, "| `GCLZONE_%s`", gcl_options_table[i].name);
+    ck_assert_msg(strstr(text, want), "README lacks a row for GCLZONE_%s", gcl_options_table[i].name);
   }
 }
 END_TEST

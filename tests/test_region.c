@@ -17,8 +17,8 @@ START_TEST(layout_is_ordered_and_disjoint) {
   ck_assert_uint_eq((uintptr_t)a.base % (4 * MiB), 0);
   ck_assert_uint_gt(gcl_region.map.base, gcl_region.arena.limit);
   ck_assert_uint_le(gcl_region.map.limit, gcl_region.spans.base);
-  ck_assert_uint_le(gcl_region.spans.limit, gcl_region.heaps.base);
-  ck_assert_uint_le(gcl_region.heaps.limit, gcl_region.base + gcl_region.size);
+  ck_assert_uint_le(gcl_region.spans.limit, gcl_region.theaps.base);
+  ck_assert_uint_le(gcl_region.theaps.limit, gcl_region.base + gcl_region.size);
   ck_assert_uint_le(gcl_region.base, (uintptr_t)h.base);
   ck_assert_uint_eq((uintptr_t)h.base % (64 * KiB), 0);
 }
@@ -178,7 +178,7 @@ END_TEST
 
 START_TEST(grow_stops_at_the_limit) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
-  gcl_part_t part = {gcl_region.heap.base, gcl_region.heap.base + 3 * 4096, gcl_region.heap.base};
+  gcl_part_t part = {gcl_region.host.base, gcl_region.host.base + 3 * 4096, gcl_region.host.base};
   ck_assert_int_eq(gcl_region_grow(&part, part.base + 100, 4096), 0);
   ck_assert_uint_eq(part.committed, part.base + 4096);
   ck_assert_int_eq(gcl_region_grow(&part, part.base + 5000, 64 * KiB), 0); /* step clipped to the limit */

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "death.h"
 #include "gclzone.h"
 
 #define KiB ((size_t)1 << 10)
@@ -37,6 +38,9 @@ Suite *suite_api(void);
 Suite *suite_stress(void);
 Suite *suite_misuse(void);
 Suite *suite_introspect(void);
+Suite *suite_process(void);
+Suite *suite_debug(void);
+Suite *suite_prim(void);
 
 /* Fill n bytes at p with a pattern derived from seed; check it later. */
 static inline void fill(void *p, size_t n, uint32_t seed) {
@@ -56,52 +60,19 @@ static inline void small_region(size_t heap, size_t arena) {
   ck_assert_int_eq(gclzone_init(&cfg), 0);
 }
 
-/* Run fn(arg) in a child with stderr captured; return the child's status
- * and copy what it wrote to stderr into err (NUL-terminated). */
+/* The death tests (death.h), with Check's asserts. */
 static inline int run_captured(void (*fn)(void *), void *arg, char *err, size_t cap) {
-  int pipefd[2];
-  ck_assert_int_eq(pipe(pipefd), 0);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(pipefd[1], 2);
-    close(pipefd[0]);
-    fn(arg);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(pipefd[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  close(pipefd[0]);
-  int status;
-  waitpid(pid, &status, 0);
+  int status = death_run(fn, arg, err, cap);
+  ck_assert_int_ne(status, -1);
   return status;
 }
 
-/* A pointer the child of run_captured can report to the parent. */
-static void **shared_slot(void) {
-  static void **slot;
-  if (!slot) slot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return slot;
-}
-#define REPORT(p) (*shared_slot() = (void *)(p))
-
-/* Assert fn(arg) dies by SIGABRT after printing exactly `line` (with %p
- * replaced by the pointer; NULL: the pointer the child REPORTed). */
+/* Assert fn(arg) dies by SIGABRT after printing exactly `fmt`'s line (with
+ * %p replaced by the pointer p; NULL: the pointer the child REPORTed). */
 static inline void expect_fatal(void (*fn)(void *), void *arg, const char *fmt, const void *p) {
-  char err[1024], want[512], ptr[32];
-  *shared_slot() = NULL;
-  int status = run_captured(fn, arg, err, sizeof err);
-  if (!p) p = *shared_slot();
-  snprintf(ptr, sizeof ptr, "%#lx", (unsigned long)(uintptr_t)p);
-  const char *at = strstr(fmt, "%p");
-  if (at) snprintf(want, sizeof want, "gclzone: fatal: %.*s%s%s\n", (int)(at - fmt), fmt, ptr, at + 2);
-  else snprintf(want, sizeof want, "gclzone: fatal: %s\n", fmt);
-  ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "expected SIGABRT, status %#x, stderr: %s",
-                status, err);
-  ck_assert_str_eq(err, want);
+  char why[1600];
+  const char *bad = death_verdict(fn, arg, fmt, p, why, sizeof why);
+  ck_assert_msg(bad == NULL, "%s", bad);
 }
 
 #endif

@@ -3,14 +3,9 @@
 # nouserintercepts, so that our malloc serves and memcheck watches it through
 # the client requests in debug.c): a deliberate use after free is reported
 # with its block, and real work reports no error at all.
-set -eu
-BUILD=${BUILD:-build}
-LIB=$(cd "$BUILD" && pwd)/libgclzone.so
+. "$(dirname "$0")/lib.sh"
 T=$BUILD/tests/preload
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 VG="valgrind -q --soname-synonyms=somalloc=nouserintercepts --error-exitcode=99"
-fail() { echo "valgrind.sh: FAIL: $*"; exit 1; }
 
 set +e
 LD_PRELOAD=$LIB $VG "$T/uaf" >"$TMP/out" 2>"$TMP/err"
@@ -20,7 +15,7 @@ set -e
 grep -q "Invalid read of size 1" "$TMP/err" || fail "uaf: no invalid read reported: $(cat "$TMP/err")"
 grep -q "is 3 bytes inside a block of size 64 free'd" "$TMP/err" || fail "uaf: the freed block is not named"
 grep -q "Block was alloc'd at" "$TMP/err" || fail "uaf: no allocation stack"
-echo "valgrind.sh: a use after free is reported with its 64-byte block, where it was allocated and freed"
+ok "a use after free is reported with its 64-byte block, where it was allocated and freed"
 
 clean() { # name, env, command...
   name=$1 vars=$2
@@ -33,4 +28,4 @@ clean threads "" "$T/threads" 20000
 clean exhaust GCLZONE_ARENA_SIZE=64M "$T/exhaust"
 clean bound "" "$T/bound"
 clean gmp "" "$BUILD/examples/gmp_demo"
-echo "valgrind.sh: no memcheck error in producer/consumer threads, exhaustion, every entry point, and the GMP demo"
+ok "no memcheck error in producer/consumer threads, exhaustion, every entry point, and the GMP demo"

@@ -664,8 +664,8 @@ int main(int argc, char **argv) {
   if (in != stdin) fclose(in);
   report();
   if (show_map) {
-    size_t given = gclzone_collect();
-    printf("minilisp: gclzone_collect() gave %zu KiB back to the OS\n", given >> 10);
+    size_t given = gclzone_trim();
+    printf("minilisp: gclzone_trim() gave %zu KiB back to the OS\n", given >> 10);
     fflush(stdout);
     gclzone_print_map(1);
   }

@@ -353,7 +353,7 @@ static bool metadata(uintptr_t a, size_t n) {
   uintptr_t zone = (uintptr_t)gz, e = a + n;
   const gcl_region_t *r = &gcl_region;
   return (a >= zone && e <= zone + ZONE_PAGE) || (a >= (uintptr_t)&gcl_region && e <= (uintptr_t)(&gcl_region + 1)) ||
-         (a >= (uintptr_t)&gcl_hot && e <= (uintptr_t)(&gcl_hot + 1)) || (a >= r->map.base && e <= r->map.committed) ||
+         (a >= (uintptr_t)&gcl_spans && e <= (uintptr_t)(&gcl_spans + 1)) || (a >= r->map.base && e <= r->map.committed) ||
          (a >= r->spans.base && e <= r->spans.committed) || (a >= r->arena.base && e <= r->arena.committed);
 }
 
@@ -614,24 +614,24 @@ static void corrupt_and_check(void *arg) {
   (void)arg;
   int failures = 0;
   char *p = lm_malloc(100), *big = lm_malloc(300000);
-  gcl_span_t *s = gcl_arena_span_of(p), *l = gcl_arena_span_of(big);
+  gcl_span_t *s = gcl_span_of(p), *l = gcl_span_of(big);
   uint32_t bs = s->block_size;
   s->block_size = bs + 16;
   failures += !gz->introspect->check(gz);
   s->block_size = bs;
   uintptr_t bump = s->bump;
-  s->bump = s->bump_end + bs;
+  s->bump = s->usable_end + bs;
   failures += !gz->introspect->check(gz);
   s->bump = bump;
   uint8_t kind = l->kind;
   l->kind = 7;
   failures += !gz->introspect->check(gz);
   l->kind = kind;
-  size_t slot = ((uintptr_t)big - gcl_hot.base) >> GCL_SLOT_SHIFT;
-  gcl_span_t *m = gcl_hot.map[slot + 1];
-  gcl_hot.map[slot + 1] = s;
+  size_t slot = ((uintptr_t)big - gcl_spans.base) >> GCL_SLOT_SHIFT;
+  gcl_span_t *m = gcl_spans.map[slot + 1];
+  gcl_spans.map[slot + 1] = s;
   failures += !malloc_zone_check(NULL);
-  gcl_hot.map[slot + 1] = m;
+  gcl_spans.map[slot + 1] = m;
   _exit(failures == 4 && gz->introspect->check(gz) ? 0 : 1);
 }
 
@@ -651,10 +651,10 @@ END_TEST
 
 static void *hold_arena_lock(void *arg) {
   int *phase = arg;
-  gcl_lock(&gcl_arena_lock);
+  gcl_prim_lock(&gcl_span_lock);
   __atomic_store_n(phase, 1, __ATOMIC_SEQ_CST);
   while (__atomic_load_n(phase, __ATOMIC_SEQ_CST) != 2) usleep(100);
-  gcl_unlock(&gcl_arena_lock);
+  gcl_prim_unlock(&gcl_span_lock);
   return NULL;
 }
 
@@ -677,10 +677,9 @@ END_TEST
  * thread can take none of them meanwhile, and sees the zone locked. */
 static void *try_every_lock(void *arg) {
   int *held = arg;
-  gcl_lock_t *locks[] = {&gcl_heap_lock, &gcl_orphan_lock, &gcl_arena_lock, &gcl_hostheap_lock};
   *held = 0;
-  for (int i = 0; i < 4; i++) {
-    if (gcl_trylock(locks[i])) gcl_unlock(locks[i]);
+  for (size_t i = 0; i < gcl_process_nlocks; i++) {
+    if (gcl_prim_trylock(gcl_process_locks[i])) gcl_prim_unlock(gcl_process_locks[i]);
     else *held += 1;
   }
   *held += gz->introspect->zone_locked(gz) ? 10 : 0;
@@ -694,7 +693,7 @@ START_TEST(force_lock_holds_every_lock) {
   pthread_create(&t, NULL, try_every_lock, &held);
   pthread_join(t, NULL);
   gz->introspect->force_unlock(gz); /* same pid: the parent's unlock */
-  ck_assert_int_eq(held, 14);
+  ck_assert_int_eq(held, (int)gcl_process_nlocks + 10);
   pthread_create(&t, NULL, try_every_lock, &held);
   pthread_join(t, NULL);
   ck_assert_int_eq(held, 0);
@@ -774,10 +773,10 @@ static void fork_from_handler(int sig) {
 START_TEST(fork_from_a_signal_handler_inside_malloc) {
   signal(SIGUSR1, fork_from_handler);
   alarm(10);
-  gcl_lock(&gcl_arena_lock);
+  gcl_prim_lock(&gcl_span_lock);
   raise(SIGUSR1);
-  ck_assert(gcl_lock_held_by_me(&gcl_arena_lock)); /* the parent still holds it */
-  gcl_unlock(&gcl_arena_lock);
+  ck_assert(gcl_prim_lock_held(&gcl_span_lock)); /* the parent still holds it */
+  gcl_prim_unlock(&gcl_span_lock);
   alarm(0);
   ck_assert_int_gt(handler_child, 0);
   int status;

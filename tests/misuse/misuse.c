@@ -14,13 +14,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../death.h"
+
 static void *volatile sink;
-static void **shown; /* shared with the parent */
 
 /* Record the pointer about to be misused (before any free: it must not
  * allocate, or it could reuse the block just freed). */
 static void *show(void *p) {
-  *shown = p;
+  REPORT(p);
   return p;
 }
 
@@ -80,37 +81,18 @@ static int misuse(const char *c) {
   return 0; /* survived */
 }
 
+static const char *the_case;
+
+static void run_case(void *arg) {
+  (void)arg;
+  _exit(misuse(the_case));
+}
+
 int main(int argc, char **argv) {
-  if (argc != 3) return 2;
-  shown = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  int fds[2];
-  if (shown == MAP_FAILED || pipe(fds)) return 2;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    _exit(misuse(argv[1]));
-  }
-  close(fds[1]);
-  char err[1024];
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(fds[0], err + n, sizeof err - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  int status;
-  waitpid(pid, &status, 0);
-  char want[512], ptr[32];
-  snprintf(ptr, sizeof ptr, "%p", *shown);
-  const char *at = strstr(argv[2], "%p");
-  if (at) snprintf(want, sizeof want, "gclzone: fatal: %.*s%s%s\n", (int)(at - argv[2]), argv[2], ptr, at + 2);
-  else snprintf(want, sizeof want, "gclzone: fatal: %s\n", argv[2]);
-  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-    printf("%s: not stopped by SIGABRT (status %#x); stderr: %s\n", argv[1], status, err);
-    return 1;
-  }
-  if (strcmp(err, want)) {
-    printf("%s: stderr is '%s', want '%s'\n", argv[1], err, want);
-    return 1;
-  }
-  return 0;
+  if (argc != 3 || !death_slot()) return 2;
+  the_case = argv[1];
+  char why[1600];
+  const char *bad = death_verdict(run_case, NULL, argv[2], NULL, why, sizeof why);
+  if (bad) printf("%s: %s\n", argv[1], bad);
+  return bad ? 1 : 0;
 }

@@ -1,0 +1,165 @@
+/* slab.c: slabs: a span cut into blocks of one size class, and its free
+ * lists.
+ *
+ * Owns a slab's block geometry (class, block size, bump pointer and bump
+ * key, usable end) and its three free lists (mimalloc's free-list
+ * sharding): `free` to allocate from, `local_free` where the owner frees,
+ * and `remote`, a lock-free stack where other threads free. Which thread
+ * owns a slab, and which queue it sits in, is theap.c's business.
+ *
+ * Invariants:
+ *  - `free`, `local_free`, `used` and the bump pointer change only in the
+ *    owner thread (or, for an orphan, under gcl_theap_orphan_lock); other
+ *    threads only push onto `remote` (and count it in remote_count first);
+ *  - blocks below bump are live (word 1 is not the free tag) or free (on
+ *    exactly one of the three lists, tag set); blocks at or above bump were
+ *    never handed out; bump_key always says where bump is (set_bump);
+ *  - used counts blocks handed out, those on `remote` included until the
+ *    owner gathers them.
+ */
+#include "internal.h"
+
+/* A slab holds GCL_SLAB_MIN_BLOCKS blocks, but spans at most
+ * GCL_SLAB_MAX_SLOTS slots unless one block needs more: one live block
+ * keeps its whole slab, and every block of it that was ever touched stays
+ * resident (a buffer grown by realloc leaves one behind in each class it
+ * passes through). */
+size_t gcl_slab_slots(unsigned c) {
+  size_t bs = gcl_slab_class_size(c);
+  size_t n = gcl_align_up(bs * GCL_SLAB_MIN_BLOCKS, GCL_SLOT_SIZE) >> GCL_SLOT_SHIFT;
+  size_t one = gcl_align_up(bs, GCL_SLOT_SIZE) >> GCL_SLOT_SHIFT;
+  if (n > GCL_SLAB_MAX_SLOTS) n = GCL_SLAB_MAX_SLOTS;
+  return n > one ? n : one;
+}
+
+static void set_bump(gcl_span_t *s, uintptr_t bump) {
+  gcl_store_relaxed(&s->bump_key, gcl_span_bump_key(s->block_size, (bump - s->start) / s->block_size));
+  gcl_store_relaxed(&s->bump, bump);
+}
+
+/* Make span s (just taken, gcl_slab_slots(c) slots) an empty slab of class c. */
+void gcl_slab_init(gcl_span_t *s, unsigned c) {
+  size_t bs = gcl_slab_class_size(c);
+  gcl_assert(s->slots == gcl_slab_slots(c));
+  s->block_size = (uint32_t)bs;
+  s->sclass = (uint8_t)c;
+  s->blockmagic = gcl_span_block_magic(bs);
+  s->free = s->local_free = NULL;
+  s->used = 0;
+  set_bump(s, s->start);
+  gcl_store_relaxed(&s->usable_end, s->start + ((size_t)s->slots << GCL_SLOT_SHIFT) / bs * bs);
+  s->remote = 0;
+  s->remote_count = 0;
+  if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND))
+    gcl_debug_fresh((void *)s->start, (size_t)s->slots << GCL_SLOT_SHIFT);
+}
+
+/* Hand out never-used blocks: about a page's worth at a time, so a slab's
+ * pages are touched only as they are needed. Needs s->free == NULL and room
+ * below usable_end. */
+void gcl_slab_extend(gcl_span_t *s) {
+  size_t bs = s->block_size;
+  size_t n = bs >= 4096 ? 1 : 4096 / bs;
+  size_t left = (s->usable_end - s->bump) / bs;
+  gcl_assert(!s->free && left > 0);
+  if (n > left) n = left;
+  gcl_block_t *first = (gcl_block_t *)s->bump, *b = first;
+  uintptr_t tag = gcl_span_free_tag(s);
+  for (size_t i = 1; i < n; i++) {
+    gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
+    gcl_slab_link_set(b, next);
+    b->tag = tag;
+    b = next;
+  }
+  gcl_slab_link_set(b, NULL);
+  b->tag = tag;
+  s->free = first;
+  set_bump(s, s->bump + n * bs);
+}
+
+/* The last block of a slab's free list b (its links checked), and how many
+ * blocks the list holds. The tail is left open (valgrind) for the caller to
+ * link and close. */
+static gcl_block_t *list_tail(const gcl_span_t *s, gcl_block_t *b, uint32_t *count) {
+  uint32_t n = 1;
+  for (;;) {
+    GCL_FREE_OPEN(b);
+    gcl_block_t *next = gcl_slab_link_get(b);
+    if (!next) break;
+    if (!gcl_slab_link_ok(s, next)) gcl_slab_bad_link(b);
+    GCL_FREE_CLOSE(b);
+    b = next, n++;
+  }
+  *count = n;
+  return b;
+}
+
+/* Move local_free and the remote frees onto `free` (owner only). */
+void gcl_slab_gather(gcl_span_t *s) {
+  uint32_t n;
+  if (gcl_load_relaxed(&s->remote)) {
+    gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->remote, 0, __ATOMIC_ACQUIRE);
+    gcl_block_t *tail = list_tail(s, x, &n);
+    __atomic_fetch_sub(&s->remote_count, n, __ATOMIC_RELAXED);
+    gcl_assert(s->used >= n);
+    s->used -= n;
+    gcl_slab_link_set(tail, s->local_free);
+    GCL_FREE_CLOSE(tail);
+    s->local_free = x;
+  }
+  if (s->local_free) {
+    gcl_block_t *l = s->local_free;
+    s->local_free = NULL;
+    if (s->free) {
+      gcl_block_t *tail = list_tail(s, l, &n);
+      gcl_slab_link_set(tail, s->free);
+      GCL_FREE_CLOSE(tail);
+    }
+    s->free = l;
+  }
+}
+
+/* The first block of `free` (not NULL), handed out (owner only). */
+gcl_block_t *gcl_slab_pop(gcl_span_t *s) {
+  gcl_block_t *b = s->free;
+  gcl_assert(b != NULL);
+  GCL_FREE_OPEN(b);
+  gcl_block_t *next = gcl_slab_link_get(b);
+  if (!gcl_slab_link_ok(s, next)) gcl_slab_bad_link(b);
+  s->free = next;
+  b->tag = 0;
+  s->used++;
+  return b;
+}
+
+/* The owner frees live block b of s (the fast path's push, for the slow
+ * path: valgrind brackets and no assumption about the queue). */
+void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
+  gcl_assert(s->used > 0);
+  GCL_FREE_OPEN(b);
+  gcl_slab_link_set(b, s->local_free);
+  b->tag = gcl_span_free_tag(s);
+  GCL_FREE_CLOSE(b);
+  s->local_free = b;
+  s->used--;
+}
+
+/* Another thread frees live block b of s. The count goes first: the owner
+ * subtracts what it gathers, so remote_count never drops below the length
+ * of the list. The push is seq_cst: theap.c pairs it with the full flag. */
+void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
+  __atomic_fetch_add(&s->remote_count, 1, __ATOMIC_RELAXED);
+  uintptr_t old = gcl_load_relaxed(&s->remote);
+  do {
+    GCL_FREE_OPEN(b); /* closed before the push publishes the block */
+    gcl_slab_link_set(b, (gcl_block_t *)old);
+    b->tag = gcl_span_free_tag(s);
+    GCL_FREE_CLOSE(b);
+  } while (!__atomic_compare_exchange_n(&s->remote, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED));
+}
+
+/* A free-list link that leaves its slab (GCL_SECURE), named by its holder. */
+GCL_COLD void gcl_slab_bad_link(const void *holder) {
+  gcl_log_fatal(GCL_FATAL_CORRUPT, holder, "corrupted free-list link");
+}

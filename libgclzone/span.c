@@ -1,0 +1,512 @@
+/* span.c: the arena's spans: slots, the slot map, span descriptors, free
+ * spans, purging, and large blocks.
+ *
+ * Owns the arena's break (`top`), the slot map, the descriptors, the free
+ * spans, what a pointer into the arena is (gcl_span_of, gcl_span_live,
+ * gcl_span_usable), and everything about large blocks: their allocation,
+ * usable size, in-place resizing and the realloc policy. A span is a slab
+ * (slab.c fills it in), a large block, or free. Free spans are dirty (pages
+ * still resident) or clean (returned to the OS, read as zero); each kind
+ * sits in two-level segregated bins (TLSF over slot counts) and neighbours
+ * of the same kind coalesce. Allocation prefers dirty spans (no page
+ * faults), then clean ones, then the break. Dirty spans are purged oldest
+ * first once they have been free for GCLZONE_PURGE_DELAY ms or when more
+ * than GCLZONE_DIRTY_MAX bytes are dirty, so a loop that frees and
+ * reallocates a big block reuses its pages instead of refaulting them.
+ *
+ * Invariants, under gcl_span_lock: every slot below top belongs to exactly
+ * one span and map[slot] points to it; spans never cross top; a descriptor
+ * is never unmapped, so a stale pointer to one is harmless to read. A large
+ * block's usable_end is written here alone, under the lock. (The validator
+ * is check.c's gcl_check_spans.)
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+gcl_spans_t gcl_spans;
+gcl_lock_t gcl_span_lock = GCL_LOCK_INIT;
+
+#define DIRTY GCL_SPAN_DIRTY_SET
+#define CLEAN GCL_SPAN_CLEAN_SET
+
+static inline size_t slot_of(uintptr_t addr) {
+  return (addr - gcl_spans.base) >> GCL_SLOT_SHIFT;
+}
+static inline uintptr_t addr_of(size_t slot) {
+  return gcl_spans.base + (slot << GCL_SLOT_SHIFT);
+}
+static inline size_t first_slot(const gcl_span_t *s) {
+  return slot_of(s->start);
+}
+static inline size_t bytes_of(size_t slots) {
+  return slots << GCL_SLOT_SHIFT;
+}
+
+void gcl_span_reset(uintptr_t link_key) {
+  memset(&gcl_spans, 0, sizeof gcl_spans);
+  gcl_spans.base = gcl_region.arena.base;
+  gcl_spans.map = (gcl_span_t **)gcl_region.map.base;
+  gcl_spans.link_key = link_key;
+  gcl_store_release(&gcl_spans.top, 0);
+}
+
+/* ---- descriptors and the map ---------------------------------------------- */
+
+static gcl_span_t *desc_new(void) {
+  gcl_span_t *d = gcl_spans.desc_free;
+  if (d) {
+    gcl_spans.desc_free = d->next;
+  } else {
+    if (!gcl_spans.desc_bump) gcl_spans.desc_bump = gcl_region.spans.base;
+    if (gcl_region_grow(&gcl_region.spans, gcl_spans.desc_bump + sizeof *d, GCL_SLOT_SIZE)) return NULL;
+    d = (gcl_span_t *)gcl_spans.desc_bump;
+    gcl_spans.desc_bump += sizeof *d;
+  }
+  memset(d, 0, sizeof *d);
+  return d;
+}
+
+static void desc_delete(gcl_span_t *d) {
+  d->kind = GCL_SPAN_FREE;
+  d->slots = 0;
+  d->start = 0;
+  d->next = gcl_spans.desc_free;
+  gcl_spans.desc_free = d;
+}
+
+static void map_set(size_t slot, size_t n, gcl_span_t *s) {
+  gcl_span_t **m = gcl_spans.map + slot;
+  for (size_t i = 0; i < n; i++) m[i] = s;
+}
+
+/* ---- free sets -------------------------------------------------------------- */
+
+unsigned gcl_span_bin_of(size_t n) {
+  if (n < 64) return (unsigned)n;
+  unsigned fl = 63u - (unsigned)__builtin_clzll(n);
+  return 64u + (fl - 6u) * 8u + (unsigned)((n >> (fl - 3u)) & 7u);
+}
+
+/* Smallest slot count that lands in bin b. */
+static size_t bin_low(unsigned b) {
+  if (b < 64) return b;
+  unsigned fl = 6 + (b - 64) / 8, sl = (b - 64) % 8;
+  return ((size_t)8 + sl) << (fl - 3);
+}
+
+static gcl_freeset_t *set_of(const gcl_span_t *s) {
+  return &gcl_spans.free[s->flags & GCL_SPAN_DIRTY ? DIRTY : CLEAN];
+}
+
+static void set_insert(gcl_span_t *s) {
+  gcl_assert(s->kind == GCL_SPAN_FREE && s->slots);
+  gcl_freeset_t *fs = set_of(s);
+  unsigned b = gcl_span_bin_of(s->slots);
+  s->prev = NULL;
+  s->next = fs->bin[b];
+  if (s->next) s->next->prev = s;
+  fs->bin[b] = s;
+  fs->bits[b / 64] |= (uint64_t)1 << (b % 64);
+  fs->bytes += bytes_of(s->slots);
+  if (s->flags & GCL_SPAN_DIRTY) {
+    s->lru_next = NULL;
+    s->lru_prev = gcl_spans.lru_last;
+    if (gcl_spans.lru_last) gcl_spans.lru_last->lru_next = s;
+    else gcl_spans.lru_first = s;
+    gcl_spans.lru_last = s;
+  }
+}
+
+static void set_remove(gcl_span_t *s) {
+  gcl_freeset_t *fs = set_of(s);
+  unsigned b = gcl_span_bin_of(s->slots);
+  gcl_assert(fs->bytes >= bytes_of(s->slots));
+  if (s->prev) s->prev->next = s->next;
+  else fs->bin[b] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  if (!fs->bin[b]) fs->bits[b / 64] &= ~((uint64_t)1 << (b % 64));
+  fs->bytes -= bytes_of(s->slots);
+  if (s->flags & GCL_SPAN_DIRTY) {
+    if (s->lru_prev) s->lru_prev->lru_next = s->lru_next;
+    else gcl_spans.lru_first = s->lru_next;
+    if (s->lru_next) s->lru_next->lru_prev = s->lru_prev;
+    else gcl_spans.lru_last = s->lru_prev;
+  }
+}
+
+/* A free span of set fs with at least n slots, or NULL (good fit). */
+static gcl_span_t *set_find(gcl_freeset_t *fs, size_t n) {
+  unsigned b = gcl_span_bin_of(n);
+  unsigned from = bin_low(b) == n ? b : b + 1;
+  for (unsigned w = from / 64; w < GCL_SPAN_NWORDS; w++) {
+    uint64_t bits = fs->bits[w];
+    if (w == from / 64) bits &= ~(uint64_t)0 << (from % 64);
+    if (bits) return fs->bin[w * 64 + (unsigned)__builtin_ctzll(bits)];
+  }
+  for (gcl_span_t *s = fs->bin[b]; s; s = s->next)
+    if (s->slots >= n) return s;
+  return NULL;
+}
+
+/* Make s (already marked FREE with its flags) a free span, merging it with
+ * free neighbours of the same kind. The largest piece keeps its descriptor
+ * so that the map rewrites stay proportional to the smaller pieces. */
+static void free_insert(gcl_span_t *s) {
+  uint8_t dirty = s->flags & GCL_SPAN_DIRTY;
+  size_t first = first_slot(s), end = first + s->slots;
+  gcl_span_t *l = first > 0 ? gcl_spans.map[first - 1] : NULL;
+  gcl_span_t *r = end < gcl_spans.slots ? gcl_spans.map[end] : NULL;
+  if (l && (l->kind != GCL_SPAN_FREE || (l->flags & GCL_SPAN_DIRTY) != dirty)) l = NULL;
+  if (r && (r->kind != GCL_SPAN_FREE || (r->flags & GCL_SPAN_DIRTY) != dirty)) r = NULL;
+  if (l) set_remove(l);
+  if (r) set_remove(r);
+
+  gcl_span_t *keep = s;
+  if (l && l->slots > keep->slots) keep = l;
+  if (r && r->slots > keep->slots) keep = r;
+  size_t lo = l ? first_slot(l) : first;
+  size_t hi = r ? first_slot(r) + r->slots : end;
+  uint8_t flags = s->flags;
+  if (l && !(l->flags & GCL_SPAN_ZERO)) flags &= (uint8_t)~GCL_SPAN_ZERO;
+  if (r && !(r->flags & GCL_SPAN_ZERO)) flags &= (uint8_t)~GCL_SPAN_ZERO;
+  if (l && keep != l) map_set(first_slot(l), l->slots, keep), desc_delete(l);
+  if (keep != s) map_set(first, s->slots, keep), desc_delete(s);
+  if (r && keep != r) map_set(first_slot(r), r->slots, keep), desc_delete(r);
+  keep->kind = GCL_SPAN_FREE;
+  keep->start = addr_of(lo);
+  keep->slots = (uint32_t)(hi - lo);
+  keep->flags = flags;
+  keep->freed_ms = dirty ? gcl_prim_clock_ms() : 0; /* a merge restarts the delay */
+  set_insert(keep);
+}
+
+/* ---- purging ------------------------------------------------------------------ */
+
+static void purge_span(gcl_span_t *s) {
+  set_remove(s);
+  int err = gcl_prim_purge((void *)s->start, bytes_of(s->slots));
+  if (err) gcl_log_fatal(GCL_FATAL_OS, (void *)s->start, "madvise");
+  s->flags = GCL_SPAN_ZERO | (s->flags & GCL_SPAN_WAS_LARGE);
+  free_insert(s);
+}
+
+static void maybe_purge(void) {
+  if (!gcl_spans.lru_first) return;
+  uint64_t now = gcl_options.purge_delay_ms >= 0 ? gcl_prim_clock_ms() : 0;
+  while (gcl_spans.lru_first) {
+    gcl_span_t *s = gcl_spans.lru_first;
+    bool over = gcl_spans.free[DIRTY].bytes > gcl_options.dirty_max;
+    bool old = gcl_options.purge_delay_ms >= 0 && now - s->freed_ms >= (uint64_t)gcl_options.purge_delay_ms;
+    if (!over && !old) break;
+    purge_span(s);
+  }
+}
+
+/* Give every dirty page back to the OS now; returns the bytes given back. */
+size_t gcl_span_purge_all(void) {
+  gcl_prim_lock(&gcl_span_lock);
+  size_t n = gcl_spans.free[DIRTY].bytes;
+  while (gcl_spans.lru_first) purge_span(gcl_spans.lru_first);
+  gcl_prim_unlock(&gcl_span_lock);
+  return n;
+}
+
+/* ---- taking and giving spans ------------------------------------------------------ */
+
+/* Carve [at, at + n) out of free span f (already removed from its set).
+ * Pieces before and after go back as free spans; the back piece keeps f's
+ * descriptor so only the taken slots (and the front pad) are rewritten. */
+static gcl_span_t *carve(gcl_span_t *f, size_t at, size_t n, uint8_t kind) {
+  size_t first = first_slot(f), end = first + f->slots;
+  gcl_assert(at >= first && at + n <= end);
+  uint8_t flags = f->flags;
+  gcl_span_t *front = NULL, *mid = f;
+  if (at > first) {
+    front = desc_new();
+    if (!front) return NULL;
+  }
+  if (at + n < end) {
+    mid = desc_new();
+    if (!mid) {
+      if (front) desc_delete(front);
+      return NULL;
+    }
+  }
+  if (front) {
+    front->start = addr_of(first);
+    front->slots = (uint32_t)(at - first);
+    front->flags = flags;
+    front->freed_ms = f->freed_ms;
+    map_set(first, at - first, front);
+  }
+  if (mid != f) {
+    f->start = addr_of(at + n);
+    f->slots = (uint32_t)(end - at - n);
+    map_set(at, n, mid);
+  }
+  mid->start = addr_of(at);
+  mid->slots = (uint32_t)n;
+  mid->flags = flags;
+  mid->kind = kind;
+  /* Re-file the remainders without merging: their neighbours are the new
+   * span and spans that were not mergeable before. */
+  if (front) set_insert(front);
+  if (mid != f) set_insert(f);
+  return mid;
+}
+
+static gcl_span_t *take_free(size_t n, size_t align, uint8_t kind) {
+  size_t need = n + align - 1;
+  for (int k = DIRTY; k <= CLEAN; k++) {
+    gcl_span_t *f = set_find(&gcl_spans.free[k], need);
+    if (!f) continue;
+    set_remove(f);
+    size_t at = gcl_align_up(first_slot(f), align);
+    gcl_span_t *s = carve(f, at, n, kind);
+    if (!s) {
+      set_insert(f);
+      return NULL;
+    }
+    return s;
+  }
+  return NULL;
+}
+
+/* Move the break to `slots` slots, committing the arena and the map. */
+static int grow_top(size_t to) {
+  uintptr_t end = addr_of(to);
+  if (end > gcl_region.arena.limit || end < gcl_spans.base) return ENOMEM;
+  if (gcl_region_grow(&gcl_region.arena, end, GCL_ARENA_ALIGN)) return ENOMEM;
+  uintptr_t map_end = (uintptr_t)(gcl_spans.map + to);
+  if (gcl_region_grow(&gcl_region.map, map_end, GCL_SLOT_SIZE)) return ENOMEM;
+  return 0;
+}
+
+static void set_top(size_t slots) {
+  gcl_spans.slots = slots;
+  gcl_store_release(&gcl_spans.top, bytes_of(slots));
+}
+
+static gcl_span_t *take_top(size_t n, size_t align, uint8_t kind) {
+  size_t at = gcl_align_up(gcl_spans.slots, align);
+  if (at + n < at || grow_top(at + n)) return NULL;
+  gcl_span_t *pad = NULL, *s = desc_new();
+  if (!s) return NULL;
+  if (at > gcl_spans.slots) {
+    pad = desc_new();
+    if (!pad) {
+      desc_delete(s);
+      return NULL;
+    }
+    pad->start = addr_of(gcl_spans.slots);
+    pad->slots = (uint32_t)(at - gcl_spans.slots);
+    pad->flags = GCL_SPAN_ZERO; /* clean: never touched */
+    map_set(gcl_spans.slots, at - gcl_spans.slots, pad);
+  }
+  s->start = addr_of(at);
+  s->slots = (uint32_t)n;
+  s->flags = GCL_SPAN_ZERO;
+  s->kind = kind; /* before the pad is filed: it must not merge with s */
+  map_set(at, n, s);
+  set_top(at + n);
+  if (pad) free_insert(pad);
+  return s;
+}
+
+static void note_used(int64_t delta) {
+  gcl_spans.used += (size_t)delta;
+  if (gcl_spans.used > gcl_spans.used_peak) gcl_spans.used_peak = gcl_spans.used;
+  size_t committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
+  if (committed > gcl_spans.committed_peak) gcl_spans.committed_peak = committed;
+}
+
+static void note_large(int64_t delta_bytes, int64_t delta_blocks) {
+  gcl_spans.large_bytes += (size_t)delta_bytes;
+  gcl_spans.large_blocks += (size_t)delta_blocks;
+}
+
+/* Under the lock: a span of `slots` slots aligned to `align` slots. */
+static gcl_span_t *take(size_t slots, size_t align, uint8_t kind) {
+  gcl_span_t *s = take_free(slots, align, kind);
+  if (!s) s = take_top(slots, align, kind);
+  if (s) {
+    s->flags &= GCL_SPAN_ZERO;
+    s->next = s->prev = NULL;
+    if (kind == GCL_SPAN_LARGE) note_large((int64_t)bytes_of(slots), 1);
+    note_used((int64_t)bytes_of(slots));
+  }
+  maybe_purge();
+  return s;
+}
+
+/* A span of `slots` slots whose first slot is a multiple of `align` (a power
+ * of two, in slots), marked `kind`. Its GCL_SPAN_ZERO flag tells whether the
+ * memory reads as zero. NULL when the arena is full. */
+gcl_span_t *gcl_span_take(size_t slots, size_t align, uint8_t kind) {
+  gcl_prim_lock(&gcl_span_lock);
+  gcl_span_t *s = take(slots, align, kind);
+  gcl_prim_unlock(&gcl_span_lock);
+  return s;
+}
+
+/* Give back a slab (its owner fields already cleared: theap.c) or a large
+ * block; its pages stay resident until purged. */
+void gcl_span_give(gcl_span_t *s) {
+  gcl_assert(s->kind != GCL_SPAN_FREE && s->fast_owner == 0 && s->theap == NULL);
+  gcl_prim_lock(&gcl_span_lock);
+  size_t bytes = bytes_of(s->slots);
+  if (s->kind == GCL_SPAN_LARGE) note_large(-(int64_t)bytes, -1);
+  uint8_t was_large = s->kind == GCL_SPAN_LARGE ? GCL_SPAN_WAS_LARGE : 0;
+  s->kind = GCL_SPAN_FREE;
+  s->flags = GCL_SPAN_DIRTY | was_large;
+  note_used(-(int64_t)bytes);
+  free_insert(s);
+  maybe_purge();
+  gcl_prim_unlock(&gcl_span_lock);
+}
+
+/* ---- what a pointer is ------------------------------------------------------------ */
+
+/* The span holding p, or NULL if p is not below the arena's break. */
+gcl_span_t *gcl_span_of(const void *p) {
+  uintptr_t off = (uintptr_t)p - gcl_spans.base;
+  if (off >= gcl_load_acquire(&gcl_spans.top)) return NULL;
+  return gcl_spans.map[off >> GCL_SLOT_SHIFT];
+}
+
+/* The slab or large span of a block handed out and not freed, else NULL,
+ * with *why the fatal message for the misuse: a double free when p is a
+ * free block of a slab (its tag is set) or the start of a freed large
+ * block, else "not a live block". O(1), and nothing is read that p points
+ * to until p is known to be a block start. */
+gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
+  gcl_span_t *s = gcl_span_of(p);
+  *why = GCL_FATAL_INVALID_FREE;
+  if (!s) return NULL;
+  uintptr_t a = (uintptr_t)p;
+  if (s->kind == GCL_SPAN_LARGE) return a == s->start ? s : NULL;
+  if (s->kind != GCL_SPAN_SLAB) {
+    if (a == s->start && (s->flags & GCL_SPAN_WAS_LARGE)) *why = GCL_FATAL_DOUBLE_FREE;
+    return NULL;
+  }
+  if (!gcl_span_is_block(s, a, gcl_load_relaxed(&s->bump_key))) return NULL;
+  /* Under valgrind memcheck catches double frees itself, and reading a live
+   * block's word 1 would be a read of memory the program may never have
+   * written. */
+  if (!(gcl_debug_modes & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_span_free_tag(s)) {
+    *why = GCL_FATAL_DOUBLE_FREE;
+    return NULL;
+  }
+  return s;
+}
+
+/* The usable size of a live block of span s. */
+size_t gcl_span_usable(const gcl_span_t *s) {
+  if (s->kind == GCL_SPAN_LARGE) return gcl_load_relaxed(&s->usable_end) - s->start;
+  return s->block_size;
+}
+
+/* ---- large blocks -----------------------------------------------------------------
+ * A large block is slot-aligned (for the O(1) lookup) but page-granular:
+ * its usable size is the request rounded up to a page, and the rest of its
+ * last slot is never touched. */
+
+size_t gcl_span_large_good_size(size_t size) {
+  size_t page = gcl_prim_page_size();
+  if (size == 0) return page;
+  return size > SIZE_MAX - page ? size : gcl_align_up(size, page);
+}
+
+static void set_usable(gcl_span_t *s, size_t size) {
+  gcl_store_relaxed(&s->usable_end, s->start + gcl_span_large_good_size(size));
+}
+
+static size_t slots_for(size_t size) {
+  size_t slots = gcl_align_up(size, GCL_SLOT_SIZE) >> GCL_SLOT_SHIFT;
+  return slots ? slots : 1;
+}
+
+/* A large block of at least `size` bytes aligned to `align` (a power of
+ * two), or NULL when the arena has no room. */
+gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
+  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
+  size_t slots = slots_for(size), align_slots = align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1;
+  gcl_prim_lock(&gcl_span_lock);
+  gcl_span_t *s = take(slots, align_slots, GCL_SPAN_LARGE);
+  if (s) set_usable(s, size);
+  gcl_prim_unlock(&gcl_span_lock);
+  return s;
+}
+
+/* Under the lock: resize large span s in place to `slots`; false if its
+ * right neighbour is taken (growing) or no descriptor is left (shrinking). */
+static bool resize(gcl_span_t *s, size_t slots) {
+  size_t first = first_slot(s), end = first + s->slots;
+  if (slots < s->slots) {
+    gcl_span_t *tail = desc_new();
+    if (!tail) return false;
+    tail->start = addr_of(first + slots);
+    tail->slots = (uint32_t)(s->slots - slots);
+    tail->flags = GCL_SPAN_DIRTY;
+    map_set(first + slots, tail->slots, tail);
+    s->slots = (uint32_t)slots;
+    note_large(-(int64_t)bytes_of(tail->slots), 0);
+    note_used(-(int64_t)bytes_of(tail->slots));
+    free_insert(tail);
+    return true;
+  }
+  size_t extra = slots - s->slots;
+  gcl_span_t *r = end < gcl_spans.slots ? gcl_spans.map[end] : NULL;
+  if (r && r->kind == GCL_SPAN_FREE && r->slots >= extra) {
+    set_remove(r);
+    if (r->slots == extra) {
+      desc_delete(r);
+    } else {
+      r->start = addr_of(end + extra);
+      r->slots -= (uint32_t)extra;
+      set_insert(r);
+    }
+  } else if (r && r->kind == GCL_SPAN_FREE && end + r->slots == gcl_spans.slots && !grow_top(end + extra)) {
+    set_remove(r);
+    desc_delete(r);
+    set_top(end + extra);
+  } else if (end == gcl_spans.slots && !grow_top(end + extra)) {
+    set_top(end + extra);
+  } else {
+    return false;
+  }
+  map_set(end, extra, s);
+  s->slots = (uint32_t)slots;
+  note_large((int64_t)bytes_of(extra), 0);
+  note_used((int64_t)bytes_of(extra));
+  return true;
+}
+
+/* realloc of large block s to `size` (> GCL_MEDIUM_MAX): true when the
+ * block stays where it is. It stays while its slots hold the new size and
+ * it would not shrink below half of them; otherwise the span is resized in
+ * place when its neighbour allows. false: the caller moves the block. */
+bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
+  size_t slots = slots_for(size);
+  gcl_prim_lock(&gcl_span_lock);
+  bool stays = (slots <= s->slots && slots * 2 > s->slots) || resize(s, slots);
+  if (stays) set_usable(s, size);
+  gcl_prim_unlock(&gcl_span_lock);
+  return stays;
+}
+
+/* ---- counters ------------------------------------------------------------------------ */
+
+void gcl_span_stats(gcl_span_stats_t *out) {
+  gcl_prim_lock(&gcl_span_lock);
+  out->spans_bytes = gcl_spans.used;
+  out->spans_peak = gcl_spans.used_peak;
+  out->committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
+  out->committed_peak = gcl_spans.committed_peak;
+  out->dirty = gcl_spans.free[DIRTY].bytes;
+  out->large_bytes = gcl_spans.large_bytes;
+  out->large_blocks = gcl_spans.large_blocks;
+  gcl_prim_unlock(&gcl_span_lock);
+}

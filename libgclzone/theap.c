@@ -1,0 +1,430 @@
+/* theap.c: thread heaps ("theaps"): each thread's slabs, and the orphans
+ * of exited threads.
+ *
+ * Each thread allocates from its own theap, so the common malloc and free
+ * take no lock and no atomic. A theap keeps, per size class, a queue of
+ * slabs that may have free blocks (the first is the class's current slab,
+ * which direct[] points at for sizes up to GCL_DIRECT_MAX) and one list of
+ * full slabs. When a slab's `free` list runs dry its owner gathers the
+ * other two lists (slab.c); only then does it look further: other slabs of
+ * the class, full slabs other threads have freed into, orphans, and last a
+ * new span (span.c).
+ *
+ * Invariants:
+ *  - a slab's queue links and its full flag change only in its owner
+ *    thread (or, for an orphan, under gcl_theap_orphan_lock);
+ *  - s->fast_owner is h->thread exactly while slab s sits in theap h's
+ *    queue (and no debug mode is on), else 0: a slab on h's full list
+ *    (s->full) has 0, so every free into it is noticed. The free fast path
+ *    compares it with its caller's thread word, which costs one load less
+ *    than the caller's theap. A dead thread's word can come back in a new
+ *    thread, where it matches only slabs of theaps that no live thread runs:
+ *    a theap its thread made after the last round of exit destructors, or in
+ *    a fork child a vanished thread's. The new thread's frees then push onto
+ *    those slabs' local lists, which no one else touches (nobody allocates
+ *    from them), and gcl_theap_span_empty leaves vanished theaps alone;
+ *  - a slab leaves its theap (given back, or orphaned) with fast_owner 0 and
+ *    theap NULL, written here and nowhere else.
+ * Thread exit orphans a theap's slabs; frees keep flowing into their remote
+ * lists, an orphan is released as soon as it is empty, and any thread short
+ * of a slab of that class adopts one. (A fork child instead forgets the
+ * theaps of the threads that vanished: see gcl_theap_fork_child.)
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static gcl_span_t span_empty; /* free == NULL: sends malloc to the slow path */
+
+gcl_theap_t gcl_theap_empty = {.direct = {[0 ... GCL_DIRECT_N - 1] = &span_empty}};
+gcl_theaps_t gcl_theaps;
+gcl_lock_t gcl_theap_lock = GCL_LOCK_INIT;        /* the live list, the pool */
+gcl_lock_t gcl_theap_orphan_lock = GCL_LOCK_INIT; /* the orphans */
+
+bool gcl_theap_reset(void) {
+  if (gcl_theaps.count) return false;
+  memset(&gcl_theaps, 0, sizeof gcl_theaps);
+  gcl_theaps.bump = gcl_region.theaps.base;
+  return true;
+}
+
+size_t gcl_theap_count(void) {
+  return gcl_load_relaxed(&gcl_theaps.count);
+}
+
+/* ---- queues -------------------------------------------------------------------- */
+
+static void q_push_back(gcl_spanq_t *q, gcl_span_t *s) {
+  s->next = NULL;
+  s->prev = q->last;
+  if (q->last) q->last->next = s;
+  else q->first = s;
+  q->last = s;
+}
+
+static void q_push_front(gcl_spanq_t *q, gcl_span_t *s) {
+  s->prev = NULL;
+  s->next = q->first;
+  if (q->first) q->first->prev = s;
+  else q->last = s;
+  q->first = s;
+}
+
+static void q_remove(gcl_spanq_t *q, gcl_span_t *s) {
+  gcl_assert_internal(s->prev ? s->prev->next == s : q->first == s);
+  if (s->prev) s->prev->next = s->next;
+  else q->first = s->next;
+  if (s->next) s->next->prev = s->prev;
+  else q->last = s->prev;
+  s->next = s->prev = NULL;
+}
+
+/* In a debug mode no slab is published to the fast paths: direct[] keeps
+ * pointing at the empty span and fast_owner stays 0, so every malloc and
+ * free reaches the slow paths, which run the debug hooks. The fast paths
+ * themselves never test a flag. */
+static void set_fast_owner(gcl_span_t *s, const gcl_theap_t *h) {
+  gcl_store_relaxed(&s->fast_owner, gcl_debug_modes ? 0 : h->thread);
+}
+
+/* Point direct[] at the class's first slab (or the empty span). */
+static void set_current(gcl_theap_t *h, unsigned c) {
+  size_t size = gcl_slab_class_size(c);
+  if (size > GCL_DIRECT_MAX) return;
+  gcl_span_t *s = h->queue[c].first && !gcl_debug_modes ? h->queue[c].first : &span_empty;
+  size_t lo = c == 1 ? 0 : gcl_slab_class_size(c - 1) / 16 + 1;
+  for (size_t w = lo; w <= size / 16; w++) h->direct[w] = s;
+}
+
+/* Make slab s h's, at the front or the back of its class's queue. */
+static void own(gcl_theap_t *h, gcl_span_t *s, bool front) {
+  set_fast_owner(s, h);
+  gcl_store_release(&s->theap, h); /* publishes the slab (gcl_slab_published) */
+  if (front) q_push_front(&h->queue[s->sclass], s);
+  else q_push_back(&h->queue[s->sclass], s);
+  set_current(h, s->sclass);
+}
+
+/* Take s from h: no owner any more. */
+static void disown(gcl_span_t *s) {
+  gcl_store_relaxed(&s->fast_owner, 0);
+  __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
+  gcl_store_release(&s->theap, NULL);
+}
+
+/* ---- slabs in a theap ----------------------------------------------------------- */
+
+static gcl_span_t *slab_new(gcl_theap_t *h, unsigned c) {
+  gcl_span_t *s = gcl_span_take(gcl_slab_slots(c), 1, GCL_SPAN_SLAB);
+  if (!s) return NULL;
+  gcl_slab_init(s, c);
+  s->full = 0;
+  own(h, s, true);
+  return s;
+}
+
+static void slab_to_queue(gcl_theap_t *h, gcl_span_t *s) {
+  q_remove(&h->full, s);
+  __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
+  set_fast_owner(s, h);
+  q_push_back(&h->queue[s->sclass], s);
+  set_current(h, s->sclass);
+}
+
+/* s has no free block: park it on the full list. A remote free that raced
+ * with this is caught by the seq_cst pair (full store, remote load) here
+ * and (remote push, full load) in gcl_theap_free. */
+static void slab_to_full(gcl_theap_t *h, gcl_span_t *s) {
+  q_remove(&h->queue[s->sclass], s);
+  q_push_back(&h->full, s);
+  gcl_store_relaxed(&s->fast_owner, 0);
+  __atomic_store_n(&s->full, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&s->remote, __ATOMIC_SEQ_CST)) slab_to_queue(h, s);
+  set_current(h, s->sclass);
+}
+
+/* Bring back full slabs that other threads have freed into. */
+static bool revive_full(gcl_theap_t *h, unsigned c) {
+  if (!gcl_load_relaxed(&h->remote_full_hint)) return false;
+  __atomic_store_n(&h->remote_full_hint, 0, __ATOMIC_SEQ_CST);
+  bool got = false;
+  for (gcl_span_t *s = h->full.first, *next; s; s = next) {
+    next = s->next;
+    if (__atomic_load_n(&s->remote, __ATOMIC_SEQ_CST)) {
+      slab_to_queue(h, s);
+      got |= s->sclass == c;
+    }
+  }
+  return got;
+}
+
+/* Take an empty slab out of h's queue and give it back to the arena. */
+static void slab_give(gcl_theap_t *h, gcl_span_t *s) {
+  q_remove(&h->queue[s->sclass], s);
+  disown(s);
+  gcl_span_give(s);
+}
+
+/* ---- orphans -------------------------------------------------------------------- */
+
+/* Give an orphan (or a dying theap's slab) back if it is empty; else keep it
+ * on the orphan list. Called with gcl_theap_orphan_lock held. */
+static bool orphan_settle(gcl_span_t *s) {
+  gcl_slab_gather(s);
+  if (s->used) return false;
+  gcl_span_give(s);
+  return true;
+}
+
+static void orphan_push(gcl_span_t *s) {
+  s->orphan = 1;
+  q_push_back(&gcl_theaps.orphans, s);
+  gcl_store_relaxed(&gcl_theaps.norphans, gcl_theaps.norphans + 1);
+}
+
+static void orphan_remove(gcl_span_t *s) {
+  s->orphan = 0;
+  q_remove(&gcl_theaps.orphans, s);
+  gcl_store_relaxed(&gcl_theaps.norphans, gcl_theaps.norphans - 1);
+}
+
+/* Someone freed into an orphan (its thread has exited): give the slab back
+ * as soon as it is empty, rather than wait for an adoption scan. The slab
+ * may have been adopted or released meanwhile; `orphan`, read under the
+ * lock, tells (if it is another orphan by now, it is as good a candidate). */
+static void orphan_freed(gcl_span_t *s) {
+  if (!gcl_prim_trylock(&gcl_theap_orphan_lock)) return;
+  if (s->kind == GCL_SPAN_SLAB && s->orphan) {
+    gcl_slab_gather(s);
+    if (s->used == 0) {
+      orphan_remove(s);
+      gcl_span_give(s);
+    }
+  }
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+}
+
+/* Adopt an orphaned slab of class c with room, releasing empty orphans on
+ * the way. Bounded, and skipped when another thread holds the lock. */
+static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
+  if (!gcl_load_relaxed(&gcl_theaps.norphans) || !gcl_prim_trylock(&gcl_theap_orphan_lock)) return false;
+  bool got = false;
+  int budget = 32;
+  for (gcl_span_t *s = gcl_theaps.orphans.first, *next; s && budget-- > 0; s = next) {
+    next = s->next;
+    orphan_remove(s);
+    if (orphan_settle(s)) continue;
+    if (s->sclass == c && (s->free || s->bump < s->usable_end)) {
+      own(h, s, false);
+      got = true;
+      break;
+    }
+    orphan_push(s); /* rotate: look at others next time */
+  }
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return got;
+}
+
+/* Release the empty orphans. */
+static void orphans_shed(void) {
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  for (gcl_span_t *s = gcl_theaps.orphans.first, *next; s; s = next) {
+    next = s->next;
+    orphan_remove(s);
+    if (!orphan_settle(s)) orphan_push(s);
+  }
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+}
+
+/* ---- thread heaps ------------------------------------------------------------------- */
+
+/* A theap for the calling thread (the process is initialized: alloc.c's
+ * slow path sees to it), or NULL when no struct is left. */
+static gcl_theap_t *theap_new(void) {
+  gcl_prim_lock(&gcl_theap_lock);
+  gcl_theap_t *h = gcl_theaps.pool;
+  if (h) {
+    gcl_theaps.pool = h->pool_next;
+  } else if (gcl_region_grow(&gcl_region.theaps, gcl_theaps.bump + sizeof *h, GCL_SLOT_SIZE) == 0) {
+    h = (gcl_theap_t *)gcl_theaps.bump;
+    gcl_theaps.bump += sizeof *h;
+  }
+  if (h) {
+    memset(h, 0, sizeof *h);
+    for (size_t w = 0; w < GCL_DIRECT_N; w++) h->direct[w] = &span_empty;
+    h->live = 1;
+    h->thread = gcl_prim_thread_self();
+    h->next = gcl_theaps.live;
+    if (gcl_theaps.live) gcl_theaps.live->prev = h;
+    gcl_theaps.live = h;
+    gcl_theaps.count++;
+  }
+  gcl_prim_unlock(&gcl_theap_lock);
+  if (!h) return NULL;
+  /* tls_set makes h the thread's theap before it registers the exit hook:
+   * registering may allocate (glibc's pthread_setspecific for high keys),
+   * and that malloc must find this theap rather than build another. */
+  gcl_prim_tls_set(h);
+  return h;
+}
+
+/* Take h off the live list and put its struct in the pool. */
+static void theap_unlink(gcl_theap_t *h) {
+  gcl_prim_lock(&gcl_theap_lock);
+  if (h->prev) h->prev->next = h->next;
+  else gcl_theaps.live = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->live = 0;
+  h->pool_next = gcl_theaps.pool;
+  gcl_theaps.pool = h;
+  gcl_theaps.count--;
+  gcl_prim_unlock(&gcl_theap_lock);
+}
+
+/* Hand every slab of h to the orphans (or back to the arena if empty). */
+static void theap_abandon(gcl_theap_t *h) {
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
+    gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
+    while (q->first) {
+      gcl_span_t *s = q->first;
+      q_remove(q, s);
+      disown(s);
+      if (!orphan_settle(s)) orphan_push(s);
+    }
+  }
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  theap_unlink(h);
+}
+
+/* The thread-exit hook. A malloc in a later destructor of the same thread
+ * gets a fresh theap, and this hook runs again for it. */
+void gcl_theap_thread_done(void *theap) {
+  gcl_theap_t *h = theap;
+  if (!h || h == &gcl_theap_empty) return;
+  gcl_prim_tls_set(NULL);
+  theap_abandon(h);
+}
+
+/* In a fork child only the forking thread survives. The others may have
+ * been anywhere in their theaps' lock-free paths when the fork happened, so
+ * their slab lists cannot be trusted: drop the theaps from the list and
+ * leave their slabs alone. The child loses the use of those slabs (frees
+ * into them still work: they land on remote lists nobody gathers); the
+ * parent is untouched. Runs with every lock reinitialized and no other
+ * thread. */
+void gcl_theap_fork_child(void) {
+  gcl_theap_t *me = gcl_theap_self();
+  for (gcl_theap_t *h = gcl_theaps.live, *next; h; h = next) {
+    next = h->next;
+    if (h == me) continue;
+    /* Not into the pool: its slabs still name it as their owner, and a new
+     * thread given this struct would take them for its own. */
+    if (h->prev) h->prev->next = h->next;
+    else gcl_theaps.live = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->live = 0;
+    gcl_theaps.count--;
+  }
+}
+
+/* ---- malloc -------------------------------------------------------------------------- */
+
+/* The fast path's miss for a size up to GCL_DIRECT_MAX: the current slab of
+ * the size's class has an empty free list. Most often the owner's frees
+ * have piled up on local_free meanwhile: swap them in, in a few
+ * instructions. NULL sends the caller on (with remote frees waiting, or in
+ * a debug mode or a thread with no theap, where the slab is the empty span). */
+gcl_block_t *gcl_theap_refill(gcl_theap_t *h, size_t size) {
+  gcl_span_t *s = h->direct[(size + 15) >> 4];
+  if (gcl_likely(s->local_free && !gcl_load_relaxed(&s->remote))) {
+    s->free = s->local_free;
+    s->local_free = NULL;
+    return gcl_slab_pop(s);
+  }
+  return NULL;
+}
+
+/* A block of class c for h, or NULL when the arena is full. */
+static gcl_block_t *class_pop(gcl_theap_t *h, unsigned c) {
+  for (;;) {
+    for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {
+      next = s->next;
+      if (!s->free) gcl_slab_gather(s);
+      if (!s->free && s->bump < s->usable_end) gcl_slab_extend(s);
+      if (s->free) {
+        if (s != h->queue[c].first) {
+          q_remove(&h->queue[c], s);
+          q_push_front(&h->queue[c], s);
+          set_current(h, c);
+        }
+        return gcl_slab_pop(s);
+      }
+      slab_to_full(h, s);
+    }
+    if (revive_full(h, c)) continue;
+    if (adopt_orphan(h, c)) continue;
+    if (!slab_new(h, c)) return NULL;
+  }
+}
+
+/* A block of class c for the calling thread, whose theap is h (the empty
+ * one if it has none yet), or NULL when the arena or the theap structs are
+ * exhausted. */
+gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c) {
+  if (gcl_unlikely(h == &gcl_theap_empty) && !(h = theap_new())) return NULL;
+  gcl_span_t *s = h->queue[c].first;
+  return gcl_likely(s && s->free) ? gcl_slab_pop(s) : class_pop(h, c);
+}
+
+/* ---- free -------------------------------------------------------------------------------- */
+
+/* Live block b of slab s is freed by a path other than the fast one: a
+ * remote free, a slab on its owner's full list, or a debug mode. */
+void gcl_theap_free(gcl_span_t *s, gcl_block_t *b) {
+  gcl_theap_t *h = gcl_theap_self();
+  if (gcl_load_relaxed(&s->theap) != h) {
+    gcl_slab_push_remote(s, b);
+    gcl_theap_t *owner = gcl_load_acquire(&s->theap);
+    if (!owner) {
+      orphan_freed(s);
+    } else if (__atomic_load_n(&s->full, __ATOMIC_SEQ_CST)) {
+      /* Theap structs are never unmapped: a stale owner only gets a needless scan. */
+      __atomic_store_n(&owner->remote_full_hint, 1, __ATOMIC_SEQ_CST);
+    }
+    return;
+  }
+  gcl_slab_push_local(s, b);
+  if (s->full) slab_to_queue(h, s);
+  if (s->used == 0) gcl_theap_span_empty(s);
+}
+
+/* A slab in its theap's queue has no block out. Keep it if it is the
+ * class's current slab (a malloc/free loop would otherwise churn the
+ * arena), or if its theap is a fork child's vanished thread's (whose queue
+ * cannot be trusted); else give it back. errno is kept: free's contract. */
+GCL_NOINLINE void gcl_theap_span_empty(gcl_span_t *s) {
+  gcl_theap_t *h = gcl_load_relaxed(&s->theap);
+  if (!h->live || h->queue[s->sclass].first == s) return;
+  int saved = errno;
+  slab_give(h, s);
+  errno = saved;
+}
+
+/* Give back what is empty: the calling thread's empty slabs and the empty
+ * orphans (alloc.c's trim then purges the pages). */
+void gcl_theap_shed(void) {
+  gcl_theap_t *h = gcl_theap_self();
+  if (h != &gcl_theap_empty) {
+    for (unsigned c = 1; c < GCL_NCLASSES; c++) {
+      for (gcl_span_t *s = h->queue[c].first, *next; s; s = next) {
+        next = s->next;
+        gcl_slab_gather(s);
+        if (s->used == 0) slab_give(h, s);
+      }
+      set_current(h, c);
+    }
+  }
+  orphans_shed();
+}

@@ -1,0 +1,226 @@
+/* test_prim.c: prim_posix.c keeps prim.h's contract on this system. */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "internal.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+static size_t page(void) {
+  return gcl_prim_page_size();
+}
+
+START_TEST(page_size_is_the_systems) {
+  ck_assert_uint_eq(page(), (size_t)sysconf(_SC_PAGESIZE));
+}
+END_TEST
+
+/* exact: at the hint or EEXIST, and an existing mapping is never replaced. */
+START_TEST(reserve_exactly_or_not_at_all) {
+  void *p; /* a window of 256 free pages, released so that the test can place things in it */
+  ck_assert_int_eq(gcl_prim_reserve(256 * page(), 0, false, &p), 0);
+  ck_assert_int_eq(gcl_prim_release(p, 256 * page()), 0);
+  void *q;
+  ck_assert_int_eq(gcl_prim_reserve(64 * page(), (uintptr_t)p, true, &q), 0);
+  ck_assert_ptr_eq(q, p);
+  char *mine = mmap((char *)p + 128 * page(), page(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                    -1, 0);
+  ck_assert(mine != MAP_FAILED);
+  mine[0] = 42;
+  void *r = NULL;
+  ck_assert_int_eq(gcl_prim_reserve(64 * page(), (uintptr_t)p + 100 * page(), true, &r), EEXIST);
+  ck_assert_int_eq(mine[0], 42); /* still there, still ours */
+  munmap(mine, page());
+  gcl_prim_release(q, 64 * page());
+}
+END_TEST
+
+static void touch(void *p) {
+  *(volatile char *)p = 1;
+}
+
+/* commit: readable, writable, zero; decommit: gone and inaccessible, zero
+ * again when committed anew; purge: zero, still accessible. */
+START_TEST(commit_decommit_purge) {
+  void *r;
+  size_t n = 16 * page();
+  ck_assert_int_eq(gcl_prim_reserve(n, 0, false, &r), 0);
+  char *p = r, err[256];
+  int st = run_captured(touch, p, err, sizeof err);
+  ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV); /* reserved is not committed */
+  ck_assert_int_eq(gcl_prim_commit(p, n), 0);
+  for (size_t i = 0; i < n; i++) ck_assert_int_eq(p[i], 0);
+  memset(p, 7, n);
+  ck_assert_int_eq(gcl_prim_purge(p, 8 * page()), 0);
+  for (size_t i = 0; i < 8 * page(); i++) ck_assert_int_eq(p[i], 0);
+  ck_assert_int_eq(p[8 * page()], 7);
+  p[0] = 9; /* still accessible after a purge */
+  ck_assert_int_eq(gcl_prim_decommit(p + 8 * page(), 8 * page()), 0);
+  st = run_captured(touch, p + 8 * page(), err, sizeof err);
+  ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+  ck_assert_int_eq(gcl_prim_commit(p + 8 * page(), 8 * page()), 0);
+  ck_assert_int_eq(p[8 * page()], 0);
+  gcl_prim_release(r, n);
+}
+END_TEST
+
+/* read: a copy without a signal, EFAULT for what is not readable, errno kept. */
+START_TEST(read_never_faults) {
+  char src[64], dst[64];
+  for (int i = 0; i < 64; i++) src[i] = (char)i;
+  errno = 1234;
+  ck_assert_int_eq(gcl_prim_read(src, dst, sizeof dst), 0);
+  ck_assert_int_eq(memcmp(src, dst, sizeof dst), 0);
+  char *gone = mmap(NULL, 2 * page(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  munmap(gone + page(), page());
+  ck_assert_int_eq(gcl_prim_read(gone + page() - 8, dst, 16), EFAULT); /* straddles into the hole */
+  ck_assert_int_eq(gcl_prim_read((void *)16, dst, 8), EFAULT);
+  ck_assert_int_eq(errno, 1234);
+  munmap(gone, page());
+}
+END_TEST
+
+START_TEST(dup_fd_is_high_and_close_on_exec) {
+  errno = 77;
+  int fd = gcl_prim_dup_fd(2);
+  ck_assert_int_ge(fd, 3);
+  ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  ck_assert_int_eq(errno, 77);
+  close(fd);
+  ck_assert_int_eq(gcl_prim_dup_fd(-1), -1);
+}
+END_TEST
+
+START_TEST(write_writes_everything_and_keeps_errno) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  static char big[60000];
+  memset(big, 'x', sizeof big);
+  if (fork() == 0) {
+    close(fds[0]);
+    errno = 55;
+    gcl_prim_write(fds[1], big, sizeof big);
+    _exit(errno == 55 ? 0 : 1);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t r;
+  char buf[4096];
+  while ((r = read(fds[0], buf, sizeof buf)) > 0) got += (size_t)r;
+  int st;
+  wait(&st);
+  ck_assert_uint_eq(got, sizeof big);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
+START_TEST(random_and_clock) {
+  uint64_t a = gcl_prim_random(), b = gcl_prim_random();
+  ck_assert(a != b);
+  uint64_t t0 = gcl_prim_clock_ms();
+  usleep(30000);
+  uint64_t t1 = gcl_prim_clock_ms();
+  ck_assert_uint_ge(t1, t0 + 20);
+  ck_assert_uint_lt(t1, t0 + 5000);
+}
+END_TEST
+
+START_TEST(program_break_is_the_kernels) {
+  uintptr_t b = (uintptr_t)sbrk(0); /* the unit binary has no front end: glibc's sbrk */
+  ck_assert_uint_eq(gcl_prim_program_break(), gcl_align_up(b, page()));
+}
+END_TEST
+
+START_TEST(environ_is_the_processes) {
+  setenv("GCLZONE_TEST_PRIM", "yes", 1);
+  int found = 0;
+  for (char **e = gcl_prim_environ(); e && *e; e++) found |= !strcmp(*e, "GCLZONE_TEST_PRIM=yes");
+  ck_assert(found);
+}
+END_TEST
+
+static void *thread_facts(void *arg) {
+  uintptr_t *out = arg;
+  out[0] = gcl_prim_thread_self();
+  out[1] = (uintptr_t)gcl_prim_tid();
+  out[2] = (uintptr_t)syscall(SYS_gettid);
+  return NULL;
+}
+
+START_TEST(thread_words_and_ids) {
+  uintptr_t other[3];
+  pthread_t t;
+  pthread_create(&t, NULL, thread_facts, other);
+  pthread_join(t, NULL);
+  ck_assert_uint_ne(gcl_prim_thread_self(), 0);
+  ck_assert_uint_ne(other[0], gcl_prim_thread_self());
+  ck_assert_uint_eq(other[1], other[2]);
+  ck_assert_int_eq(gcl_prim_tid(), (int)syscall(SYS_gettid));
+  if (fork() == 0) { /* the cached id is the parent's until reset */
+    gcl_prim_tid_reset();
+    _exit(gcl_prim_tid() == (int)syscall(SYS_gettid) ? 0 : 1);
+  }
+  int st;
+  wait(&st);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
+static gcl_lock_t lock = GCL_LOCK_INIT;
+static long counter;
+
+static void *contend(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 200000; i++) {
+    gcl_prim_lock(&lock);
+    counter++;
+    gcl_prim_unlock(&lock);
+  }
+  return NULL;
+}
+
+static void *try_it(void *arg) {
+  *(bool *)arg = gcl_prim_trylock(&lock);
+  return NULL;
+}
+
+START_TEST(locks_exclude_and_know_their_holder) {
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, contend, NULL);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  ck_assert_int_eq(counter, 800000);
+  gcl_prim_lock(&lock);
+  ck_assert(gcl_prim_lock_held(&lock));
+  bool got = true;
+  pthread_create(&t[0], NULL, try_it, &got);
+  pthread_join(t[0], NULL);
+  ck_assert(!got);
+  gcl_prim_unlock(&lock);
+  ck_assert(!gcl_prim_lock_held(&lock));
+  gcl_prim_lock(&lock);
+  gcl_prim_lock_reinit(&lock); /* a fork child's: free again */
+  ck_assert(gcl_prim_trylock(&lock));
+  gcl_prim_unlock(&lock);
+}
+END_TEST
+
+Suite *suite_prim(void) {
+  Suite *s = suite_create("prim");
+  TCase *t = tcase_create("prim");
+  tcase_set_timeout(t, 60);
+  tcase_add_test(t, page_size_is_the_systems);
+  tcase_add_test(t, reserve_exactly_or_not_at_all);
+  tcase_add_test(t, commit_decommit_purge);
+  tcase_add_test(t, read_never_faults);
+  tcase_add_test(t, dup_fd_is_high_and_close_on_exec);
+  tcase_add_test(t, write_writes_everything_and_keeps_errno);
+  tcase_add_test(t, random_and_clock);
+  tcase_add_test(t, program_break_is_the_kernels);
+  tcase_add_test(t, environ_is_the_processes);
+  tcase_add_test(t, thread_words_and_ids);
+  tcase_add_test(t, locks_exclude_and_know_their_holder);
+  suite_add_tcase(s, t);
+  return s;
+}
