@@ -113,7 +113,8 @@ static union {
   .reinit_lock = intro_reinit_lock,
   .print_task = intro_print_task,
   .task_statistics = intro_task_statistics,
-  .zone_type = 0,
+  /* zone_type (version 14) is not named: headers before libmalloc-474
+   * (macOS 14) do not have it, and a version-12 zone is never asked. */
 }};
 
 static union {

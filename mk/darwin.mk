@@ -1,8 +1,9 @@
 # mk/darwin.mk: the Darwin front end (included by the Makefile).
 #   make darwin        build/darwin/{arm64,x86_64}/libgclzone.dylib, and the
 #                      universal build/darwin/libgclzone.dylib
-#   make check-darwin  zone_darwin.c against the libmalloc model (Linux), then
-#                      the Mach-O inspection of the dylibs
+#   make check-darwin  zone_darwin.c against each generation's <malloc/malloc.h>,
+#                      then against the libmalloc model (Linux), then the Mach-O
+#                      inspection of the dylibs
 #
 # On Linux the dylibs are cross-built, with no SDK: Debian's clang-16 for
 # {arm64,x86_64}-apple-macos11 against libgclzone/darwin/include (-nostdlibinc
@@ -51,6 +52,24 @@ $(BUILD)/darwin/libgclzone.dylib: $(DARWIN_DYLIBS)
 
 darwin: $(DARWIN_DYLIBS) $(BUILD)/darwin/libgclzone.dylib
 
+# ---- the zone against each generation of Apple's header ----------------------------
+# zone_darwin.c and tests/darwin/zone_abi.c (the layouts) against the restated
+# <malloc/malloc.h> of each libmalloc release (docs/darwin.md §1): a field that
+# only a newer SDK declares fails here, as it would on a Mac with an older SDK.
+DARWIN_HEADER_RELEASES := 317 409 474 521 646 792
+DARWIN_HEADER_CC = $(DARWIN_CC) -target $(1)-apple-macos$(DARWIN_MIN) -std=gnu11 $(OPT) $(WARN) -fsyntax-only \
+                   -Iinclude -nostdlibinc -isystem libgclzone/darwin/include -DGCL_LIBMALLOC_HEADER=$(2)
+
+$(BUILD)/darwin/headers.ok: libgclzone/zone_darwin.c tests/darwin/zone_abi.c \
+                            $(wildcard include/*.h libgclzone/*.h libgclzone/darwin/include/*.h libgclzone/darwin/include/*/*.h)
+	@mkdir -p $(dir $@)
+	@for g in $(DARWIN_HEADER_RELEASES); do for a in $(DARWIN_ARCHS); do \
+	  $(call DARWIN_HEADER_CC,$$a,$$g) libgclzone/zone_darwin.c && \
+	  $(call DARWIN_HEADER_CC,$$a,$$g) tests/darwin/zone_abi.c || exit 1; \
+	done; done
+	@echo "darwin: zone_darwin.c and the zone layouts build against the libmalloc $(DARWIN_HEADER_RELEASES) headers"
+	@touch $@
+
 # ---- the zone on Linux, against the libmalloc model ------------------------------
 DARWIN_MODEL_OBJ := $(BUILD)/darwin/model/zone_darwin.o $(BUILD)/darwin/model/libmalloc_model.o \
                     $(BUILD)/darwin/model/test_zone.o
@@ -67,7 +86,7 @@ $(BUILD)/darwin/model:
 $(BUILD)/tests/darwin_zone: $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a | $(BUILD)/tests
 	$(CC) -o $@ $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a $(CHECK_LIBS) -pthread $(LDFLAGS)
 
-check-darwin: $(BUILD)/tests/darwin_zone darwin
+check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone darwin
 	$(BUILD)/tests/darwin_zone
 	python3 tests/darwin/inspect.py $(BUILD)
 
