@@ -2,8 +2,8 @@
 #   make darwin        build/darwin/{arm64,x86_64}/libgclzone.dylib, and the
 #                      universal build/darwin/libgclzone.dylib
 #   make check-darwin  zone_darwin.c against each generation's <malloc/malloc.h>,
-#                      then against the libmalloc model (Linux), then the Mach-O
-#                      inspection of the dylibs
+#                      then against the libmalloc model (Linux; the models of
+#                      libmalloc-792 and -317), then the Mach-O inspection
 #
 # On Linux the dylibs are cross-built, with no SDK: Debian's clang-16 for
 # {arm64,x86_64}-apple-macos11 against libgclzone/darwin/include (-nostdlibinc
@@ -71,24 +71,31 @@ $(BUILD)/darwin/headers.ok: libgclzone/zone_darwin.c tests/darwin/zone_abi.c \
 	@touch $@
 
 # ---- the zone on Linux, against the libmalloc model ------------------------------
-DARWIN_MODEL_OBJ := $(BUILD)/darwin/model/zone_darwin.o $(BUILD)/darwin/model/libmalloc_model.o \
-                    $(BUILD)/darwin/model/test_zone.o
+# Built twice (docs/darwin.md §4): the model of libmalloc-792, which stands for
+# macOS 12 and later, and of libmalloc-317 (macOS 11), each with that release's
+# header: build/tests/darwin_zone and build/tests/darwin_zone_317.
+define darwin_model
+$(BUILD)/darwin/model$(1)/zone_darwin.o: libgclzone/zone_darwin.c | $(BUILD)/darwin/model$(1)
+	$$(CC) $$(LIB_CFLAGS) -DGCL_ZONE_MODEL -DGCL_LIBMALLOC_HEADER=$(2) -Itests/darwin/include -c $$< -o $$@
 
-$(BUILD)/darwin/model/zone_darwin.o: libgclzone/zone_darwin.c | $(BUILD)/darwin/model
-	$(CC) $(LIB_CFLAGS) -DGCL_ZONE_MODEL -Itests/darwin/include -c $< -o $@
+$(BUILD)/darwin/model$(1)/%.o: tests/darwin/%.c | $(BUILD)/darwin/model$(1)
+	$$(CC) $$(TEST_CFLAGS) $$(CHECK_CFLAGS) -DGCL_LIBMALLOC_HEADER=$(2) -DLM_LIBMALLOC=$(2) -Itests/darwin/include \
+	  -Itests/darwin -c $$< -o $$@
 
-$(BUILD)/darwin/model/%.o: tests/darwin/%.c | $(BUILD)/darwin/model
-	$(CC) $(TEST_CFLAGS) $(CHECK_CFLAGS) -Itests/darwin/include -Itests/darwin -c $< -o $@
+$(BUILD)/darwin/model$(1):
+	mkdir -p $$@
 
-$(BUILD)/darwin/model:
-	mkdir -p $@
+$(BUILD)/tests/darwin_zone$(1): $(patsubst %,$(BUILD)/darwin/model$(1)/%.o,zone_darwin libmalloc_model test_zone) \
+                                $(BUILD)/libgclzone_core.a | $(BUILD)/tests
+	$$(CC) -o $$@ $$(filter %.o %.a,$$^) $$(CHECK_LIBS) -pthread $$(LDFLAGS)
+endef
+$(eval $(call darwin_model,,792))
+$(eval $(call darwin_model,_317,317))
 
-$(BUILD)/tests/darwin_zone: $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a | $(BUILD)/tests
-	$(CC) -o $@ $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a $(CHECK_LIBS) -pthread $(LDFLAGS)
-
-check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone darwin
+check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone $(BUILD)/tests/darwin_zone_317 darwin
 	$(BUILD)/tests/darwin_zone
+	$(BUILD)/tests/darwin_zone_317
 	python3 tests/darwin/inspect.py $(BUILD)
 
 .PHONY: darwin check-darwin
--include $(wildcard $(BUILD)/darwin/*/obj/*.d $(BUILD)/darwin/model/*.d)
+-include $(wildcard $(BUILD)/darwin/*/obj/*.d $(BUILD)/darwin/model*/*.d)
