@@ -14,20 +14,28 @@
 DARWIN_ARCHS := arm64 x86_64
 DARWIN_MIN ?= 11.0
 DARWIN_INSTALL_NAME ?= @rpath/libgclzone.dylib
+# LC_ID_DYLIB's versions (docs/darwin.md §12): the current version is the
+# library's; compatible with every later release of the same major version,
+# or of the same minor version while the major is 0.
+DARWIN_VERSION_WORDS := $(subst ., ,$(VERSION))
+DARWIN_COMPAT_VERSION := $(if $(filter 0,$(word 1,$(DARWIN_VERSION_WORDS))),0.$(word 2,$(DARWIN_VERSION_WORDS)).0,$(word 1,$(DARWIN_VERSION_WORDS)).0.0)
+DARWIN_VERSION_FLAGS := -current_version $(VERSION) -compatibility_version $(DARWIN_COMPAT_VERSION)
 DARWIN_OBJS = $(patsubst %,$(BUILD)/darwin/$(1)/obj/%.o,$(CORE) zone_darwin)
 DARWIN_DYLIBS := $(DARWIN_ARCHS:%=$(BUILD)/darwin/%/libgclzone.dylib)
 
 ifeq ($(shell uname -s),Darwin)
 DARWIN_CC ?= xcrun clang
 DARWIN_SYSROOT_FLAGS :=
-DARWIN_LINK = $(DARWIN_CC) -target $(1)-apple-macos$(DARWIN_MIN) -dynamiclib -install_name $(DARWIN_INSTALL_NAME)
+DARWIN_LINK = $(DARWIN_CC) -target $(1)-apple-macos$(DARWIN_MIN) -dynamiclib -install_name $(DARWIN_INSTALL_NAME) \
+              $(DARWIN_VERSION_FLAGS) -Wl,-adhoc_codesign
 DARWIN_TBD :=
 DARWIN_LIPO ?= xcrun lipo
 else
 DARWIN_CC ?= clang-16
 DARWIN_SYSROOT_FLAGS := -nostdlibinc -isystem libgclzone/darwin/include
+# Both slices signed ad hoc (ld64.lld signs arm64 only by default).
 DARWIN_LINK = ld64.lld-16 -arch $(1) -platform_version macos $(DARWIN_MIN) $(DARWIN_MIN) -dylib \
-              -install_name $(DARWIN_INSTALL_NAME)
+              -install_name $(DARWIN_INSTALL_NAME) $(DARWIN_VERSION_FLAGS) -adhoc_codesign
 DARWIN_TBD := libgclzone/darwin/libSystem.tbd
 DARWIN_LIPO ?= llvm-lipo-16
 endif
@@ -39,7 +47,7 @@ define darwin_arch
 $(BUILD)/darwin/$(1)/obj/%.o: libgclzone/%.c | $(BUILD)/darwin/$(1)/obj
 	$$(DARWIN_CC) -target $(1)-apple-macos$$(DARWIN_MIN) $$(DARWIN_CFLAGS) -c $$< -o $$@
 
-$(BUILD)/darwin/$(1)/libgclzone.dylib: $(call DARWIN_OBJS,$(1)) $(DARWIN_TBD)
+$(BUILD)/darwin/$(1)/libgclzone.dylib: $(call DARWIN_OBJS,$(1)) $(DARWIN_TBD) mk/darwin.mk
 	$$(call DARWIN_LINK,$(1)) -o $$@ $(call DARWIN_OBJS,$(1)) $$(DARWIN_TBD)
 
 $(BUILD)/darwin/$(1)/obj:
