@@ -104,6 +104,7 @@ check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone $(BUILD)/tes
 	$(BUILD)/tests/darwin_zone
 	$(BUILD)/tests/darwin_zone_317
 	python3 tests/darwin/inspect.py $(BUILD)
+	python3 tests/darwin/doc_refs.py
 
 .PHONY: darwin check-darwin
 -include $(wildcard $(BUILD)/darwin/*/obj/*.d $(BUILD)/darwin/model*/*.d)
