@@ -991,31 +991,25 @@ static int probe_child(const char *mode) {
   return child_failed ? 1 : 0;
 }
 
-/* Run this binary as probe_child(mode), MallocStackLogging=lite in its
- * environment or not; its stderr into err. */
+/* In run_captured's child: become this binary again as probe_child(mode),
+ * MallocStackLogging=lite in its environment or not. */
+typedef struct probe_run {
+  const char *mode;
+  bool lite;
+} probe_run_t;
+
+static void exec_probe_child(void *arg) {
+  const probe_run_t *run = arg;
+  unsetenv("MallocStackLogging");
+  if (run->lite) setenv("MallocStackLogging", "lite", 1);
+  char *argv[] = {(char *)"darwin_zone", (char *)run->mode, NULL};
+  execve("/proc/self/exe", argv, environ);
+  _exit(127);
+}
+
 static int run_probe_child(const char *mode, bool lite, char *err, size_t cap) {
-  int pipefd[2];
-  ck_assert_int_eq(pipe(pipefd), 0);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(pipefd[1], 2);
-    close(pipefd[0]);
-    unsetenv("MallocStackLogging");
-    if (lite) setenv("MallocStackLogging", "lite", 1);
-    char *argv[] = {(char *)"darwin_zone", (char *)mode, NULL};
-    execve("/proc/self/exe", argv, environ);
-    _exit(127);
-  }
-  close(pipefd[1]);
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(pipefd[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  close(pipefd[0]);
-  int status;
-  waitpid(pid, &status, 0);
-  return status;
+  probe_run_t run = {mode, lite};
+  return run_captured(exec_probe_child, &run, err, cap);
 }
 
 static size_t count_of(const char *haystack, const char *needle) {
