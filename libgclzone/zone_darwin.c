@@ -2,35 +2,42 @@
  *
  * Owns the malloc_zone_t that libmalloc hands every malloc-family call to
  * once it sits in malloc_zones[0], its introspection table, the promotion to
- * slot 0, and the sbrk/brk interposers. The facts it rests on (which fields
- * libmalloc calls unchecked, how registration moves zones, the fork hooks)
- * are in /work/shared/notes/darwin-zones.md; section numbers below refer to it.
+ * slot 0 and the check that malloc() then reaches it, the zone's role, and
+ * the sbrk/brk interposers. The facts it rests on (which fields libmalloc
+ * calls unchecked, how registration moves zones, the fork hooks), with the
+ * libmalloc and dyld releases they were read from, are in docs/darwin.md;
+ * the section numbers below refer to it. None of this has run on macOS.
  *
  * Invariants:
  *  - every zone function and introspection entry through version 12 is
  *    non-NULL: libmalloc's virtual default zone calls slot 0's fields without
- *    looking at the version (§1.4), and fork calls force_lock, force_unlock
- *    and reinit_lock on every zone without a NULL check (§2.8);
+ *    looking at the version (§2), and fork calls force_lock, force_unlock
+ *    and reinit_lock on every zone without a NULL check (§6);
  *  - after installation nothing here writes the zone or the table: libmalloc
- *    makes a zone's page read-only when it names it (§2.9), so each sits alone
+ *    makes a zone's page read-only when it names it (§7), so each sits alone
  *    on its own page;
  *  - a pointer outside the region is never freed, reallocated or sized here:
- *    it goes to the zone that owns it, found without asking ourselves.
+ *    it goes to the zone that owns it, found without asking ourselves;
+ *  - once installed the zone stays registered, default or not, so that its
+ *    blocks stay claimed and freeable; when it is not the default, the zone
+ *    that was the default before it is (§3, §8).
  *
  * Version 12, not 13+: 13 would make malloc/calloc set errno themselves (we
  * do) but also reserves try_free_default to libmalloc's own zones, 14 makes
  * zone_type mandatory and 16 the malloc_type_* entry points; typed calls
- * still reach slot 0's malloc/calloc/realloc/memalign for a zone below 16.
+ * still reach slot 0's malloc/calloc/realloc/memalign for a zone below 16
+ * (§2). Only fields that macOS 11's header already declares are named here,
+ * so the file builds against every SDK from 11 on (§1).
  *
  * Not interposed: the malloc family. The zone in slot 0 already receives
  * every call from every image (two-level binds go to libsystem_malloc, which
- * dispatches to slot 0, typed malloc_type_* calls included, §4J), also in
+ * dispatches to slot 0, typed malloc_type_* calls included, §2), also in
  * processes where dyld ignores __interpose: hardened or SIP-protected ones,
- * and a dylib that is dlopened rather than loaded at launch (§5). Interposing
+ * and a dylib that is dlopened rather than loaded at launch (§9). Interposing
  * free would add a second entry for pointers of every other zone and of
  * dyld's own allocator (mimalloc #1029), and interposing malloc without
  * malloc_type_* flips libmalloc into its interposition-compat mode on macOS
- * 14+ (§2.7). What interposition would buy, one indirect call less per
+ * 14+ (§9). What interposition would buy, one indirect call less per
  * malloc, is for the benchmarks to justify. sbrk and brk are interposed: a
  * runtime that calls them must get the host heap, not libSystem's legacy
  * break ("historical curiosities", says Darwin's brk(2)).
@@ -80,6 +87,10 @@ static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size);
 static size_t zone_pressure_relief(malloc_zone_t *zone, size_t goal);
 static boolean_t zone_claimed_address(malloc_zone_t *zone, void *p);
 
+static bool zone_registered(const malloc_zone_t *z);
+static bool make_default(malloc_zone_t *z);
+static malloc_zone_t *slot0(void);
+
 static kern_return_t intro_enumerator(task_t task, void *ctx, unsigned type_mask, vm_address_t zone_address,
                                       memory_reader_t reader, vm_range_recorder_t recorder);
 static size_t intro_good_size(malloc_zone_t *zone, size_t size);
@@ -113,7 +124,8 @@ static union {
   .reinit_lock = intro_reinit_lock,
   .print_task = intro_print_task,
   .task_statistics = intro_task_statistics,
-  .zone_type = 0,
+  /* zone_type (version 14) is not named: headers before libmalloc-474
+   * (macOS 14) do not have it, and a version-12 zone is never asked. */
 }};
 
 static union {
@@ -159,7 +171,8 @@ static union {
  * for a block of another zone (malloc_zone_free(malloc_default_zone(), p)
  * forwards to slot 0; CoreGraphics did that on 10.6, jemalloc 5b3db098). The
  * owner is asked by its size(); never through malloc_zone_from_ptr, which
- * returns the virtual default zone for slot 0 (ourselves) on macOS 12+. */
+ * answers for a slot-0 block (ourselves) with the virtual default zone on
+ * macOS 12+ and with our own zone on macOS 11 (§4). */
 
 static malloc_zone_t *system_zone; /* slot 0 when we were installed */
 
@@ -239,16 +252,38 @@ static void *zone_realloc(malloc_zone_t *zone, void *p, size_t size) {
   return gcl_alloc_realloc(p, size ? size : 1, &foreign);
 }
 
-/* malloc_destroy_zone has already unregistered us. Our blocks outlive the
- * zone (the region is never unmapped and they may still be in use), so stay
- * registered to keep claiming them; only the default role is lost. */
+/* The zone's role, for print (and, through the lead's front-end
+ * descriptor, the stats report to come). Written only by installation and
+ * destroy; read without a lock. */
+typedef enum zone_role {
+  ZONE_UNINSTALLED,
+  ZONE_DEFAULT,     /* slot 0, and malloc() reaches it */
+  ZONE_NOT_DEFAULT, /* promotion failed: another zone kept slot 0 */
+  ZONE_UNVERIFIED,  /* slot 0, but the probe block could not be allocated */
+  ZONE_BYPASSED,    /* malloc() is served elsewhere: stepped aside */
+  ZONE_DESTROYED,   /* malloc_destroy_zone: registered behind the old default */
+} zone_role_t;
+
+static zone_role_t zone_role;
+static const char *bypass_cause;       /* ZONE_BYPASSED: why */
+static const malloc_zone_t *bypass_by; /* ZONE_BYPASSED: the zone that serves malloc(), if known */
+
+/* What destroy means for a zone whose blocks outlive it (the region is never
+ * unmapped and they may still be in use): it stops being the default and
+ * keeps claiming its blocks. malloc_destroy_zone has renamed us to NULL and
+ * unregistered us, which moved the last registered zone (often the
+ * purgeable one) into slot 0, where it would serve every malloc() (§3). So:
+ * registered again, the zone that was the default before us back in slot 0
+ * if we held it, and our name back for the tools. Called directly while
+ * registered, the same: the caller asked for the zone to stop serving.
+ * Like any unregistration of slot 0, this is only safe before other threads
+ * allocate (§3). */
 static void zone_destroy(malloc_zone_t *zone) {
-  vm_address_t *zones;
-  unsigned n;
-  if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS) return;
-  for (unsigned i = 0; i < n; i++)
-    if ((malloc_zone_t *)zones[i] == zone) return; /* destroy called directly: still registered */
-  malloc_zone_register(zone);
+  bool held_slot0 = slot0() == zone || (!zone_registered(zone) && zone_role == ZONE_DEFAULT);
+  if (!zone_registered(zone)) malloc_zone_register(zone);
+  if (held_slot0 && system_zone && system_zone != zone && zone_registered(system_zone)) make_default(system_zone);
+  if (!zone->zone_name) malloc_set_zone_name(zone, "gclzone"); /* a block of ours: free() finds us */
+  zone_role = ZONE_DESTROYED;
 }
 
 static unsigned zone_batch_malloc(malloc_zone_t *zone, size_t size, void **results, unsigned n) {
@@ -270,7 +305,7 @@ static void *zone_memalign(malloc_zone_t *zone, size_t align, size_t size) {
   return gcl_alloc_memalign(align, size);
 }
 
-/* Since macOS 12 every free() of a slot-0 block arrives here (§1.4). */
+/* Since macOS 12 every free() of a slot-0 block arrives here (§4). */
 static void zone_free_definite_size(malloc_zone_t *zone, void *p, size_t size) {
   (void)zone;
   (void)size;
@@ -470,9 +505,35 @@ static boolean_t intro_check(malloc_zone_t *zone) {
   return why == NULL;
 }
 
+/* One line on whether malloc() reaches the zone (docs/darwin.md §8). */
+static void print_role(int fd) {
+  switch (zone_role) {
+  case ZONE_DEFAULT:
+    gcl_log_printf(fd, "gclzone: zone %p: the default zone; malloc() reaches it\n", (void *)ZONE);
+    break;
+  case ZONE_BYPASSED:
+    gcl_log_printf(fd, "gclzone: zone %p: bypassed: %s (zone %p); registered, not the default\n", (void *)ZONE,
+                   bypass_cause, (const void *)bypass_by);
+    break;
+  case ZONE_NOT_DEFAULT:
+    gcl_log_printf(fd, "gclzone: zone %p: not the default: slot 0 is %p\n", (void *)ZONE, (void *)slot0());
+    break;
+  case ZONE_UNVERIFIED:
+    gcl_log_printf(fd, "gclzone: zone %p: in slot 0; whether malloc() reaches it is unknown\n", (void *)ZONE);
+    break;
+  case ZONE_DESTROYED:
+    gcl_log_printf(fd, "gclzone: zone %p: destroyed: registered for its blocks, not the default\n", (void *)ZONE);
+    break;
+  case ZONE_UNINSTALLED:
+    gcl_log_printf(fd, "gclzone: zone %p: not installed\n", (void *)ZONE);
+    break;
+  }
+}
+
 static void intro_print(malloc_zone_t *zone, boolean_t verbose) {
   (void)zone;
   gcl_introspect_report(2);
+  print_role(2);
   if (verbose) gclzone_print_map(2);
 }
 
@@ -493,7 +554,7 @@ static void intro_log(malloc_zone_t *zone, void *address) {
   gcl_log_printf(2, "gclzone: %p is %s (%zu bytes)\n", address, what, n);
 }
 
-/* Fork (§2.8): libSystem's prepare handler calls force_lock on every zone,
+/* Fork (§6): libSystem's prepare handler calls force_lock on every zone,
  * the parent force_unlock, the child reinit_lock (force_unlock below
  * version 9). The core's handlers take every lock except one this thread
  * already holds (fork from a signal handler that interrupted malloc), and
@@ -540,18 +601,122 @@ static boolean_t intro_zone_locked(malloc_zone_t *zone) {
 
 /* ---- installation -----------------------------------------------------------------
  * Slot 0 is what malloc() and the virtual default zone use. libmalloc only
- * appends, and unregistering moves the last zone into the hole (§2.3, §2.4),
- * so: register (we are last), then unregister and re-register whatever is in
- * slot 0 until we are there. This must happen before other threads exist:
- * libmalloc scans its first zones without a lock (§2.4), which a
- * constructor guarantees both when the dylib is inserted and when a runtime
- * links it. */
+ * appends, and unregistering moves the last zone into the hole (§3), so a
+ * zone reaches slot 0 by being last when slot 0's zone is unregistered (and
+ * registered again). This must happen before other threads exist: libmalloc
+ * scans its first zones without a lock (§3), which a constructor guarantees
+ * both when the dylib is inserted and when a runtime links it. */
 
 static malloc_zone_t *slot0(void) {
   vm_address_t *zones; /* never malloc_default_zone(): the virtual zone since 10.12 */
   unsigned n;
   if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS || n == 0) return NULL;
   return (malloc_zone_t *)zones[0];
+}
+
+static bool zone_registered(const malloc_zone_t *z) {
+  vm_address_t *zones;
+  unsigned n;
+  if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS) return false;
+  for (unsigned i = 0; i < n; i++)
+    if ((const malloc_zone_t *)zones[i] == z) return true;
+  return false;
+}
+
+/* Put z in slot 0 with the registry's public calls only: registering z (or
+ * unregistering and registering it again) makes it last; unregistering slot
+ * 0's zone then moves z into slot 0, and that zone is registered again,
+ * last. Every other zone stays registered. */
+static bool make_default(malloc_zone_t *z) {
+  for (unsigned tries = 0; tries < 8; tries++) {
+    vm_address_t *zones;
+    unsigned n;
+    if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS || n == 0) return false;
+    malloc_zone_t *first = (malloc_zone_t *)zones[0], *last = (malloc_zone_t *)zones[n - 1];
+    if (first == z) return true;
+    if (last != z) {
+      if (zone_registered(z)) malloc_zone_unregister(z);
+      malloc_zone_register(z);
+      continue;
+    }
+    malloc_zone_unregister(first);
+    malloc_zone_register(first);
+  }
+  return slot0() == z;
+}
+
+static bool has_prefix(const char *s, const char *prefix) {
+  if (!s) return false;
+  while (*prefix)
+    if (*s++ != *prefix++) return false;
+  return true;
+}
+
+/* Why a block that malloc() handed out is not ours, although we hold slot
+ * 0. Malloc Stack Logging's lite mode (MallocStackLogging=lite at launch,
+ * Xcode's "Live Allocations Only") makes its wrapper of the zone that was
+ * the default then into libmalloc's runtime default zone, which the virtual
+ * zone forwards to instead of slot 0 (§8); the wrapper is registered under
+ * a name that starts with "MallocStackLoggingLite". */
+static const char *bypass_reason(const void *p, const malloc_zone_t **by) {
+  vm_address_t *zones;
+  unsigned n;
+  *by = NULL;
+  if (malloc_get_all_zones(0, NULL, &zones, &n) != KERN_SUCCESS) n = 0;
+  for (unsigned i = 0; i < n; i++) {
+    const malloc_zone_t *z = (const malloc_zone_t *)zones[i];
+    if (z != ZONE && has_prefix(z->zone_name, "MallocStackLoggingLite")) {
+      *by = z;
+      return "Malloc Stack Logging lite mode (MallocStackLogging=lite, Xcode's Live Allocations Only) serves "
+             "malloc() from its wrapper of the previous default zone";
+    }
+  }
+  for (unsigned i = 0; i < n && !*by; i++) {
+    malloc_zone_t *z = (malloc_zone_t *)zones[i];
+    if (z != ZONE && z->size(z, p)) *by = z;
+  }
+  return "malloc() is served by a zone other than slot 0's";
+}
+
+/* Does malloc() reach us? libmalloc's malloc(n) is malloc_zone_malloc on the
+ * virtual default zone, which forwards to the runtime default zone: slot 0,
+ * unless something such as stack logging's lite wrapper took its place
+ * (§2, §8). One block allocated that way says; it becomes the zone's name,
+ * which malloc_set_zone_name will free() later, and free() finds it by the
+ * same route, wherever it came from (a gclzone block when we hold slot 0, a
+ * block of the zone that serves malloc() otherwise). Until then the zone
+ * is registered under the static "gclzone", which nothing can free: no
+ * other thread runs yet.
+ *
+ * Bypassed, the zone steps aside: the previous default zone goes back to
+ * slot 0 and ours stays registered. In slot 0 it would serve nothing, while
+ * free() of one of its blocks (the name malloc_set_zone_name gives it, from
+ * the zone itself) would reach the wrapper through the virtual zone on
+ * macOS 12+ and abort in the wrapped zone (§4); behind, libmalloc finds it
+ * by its size() and frees there. The process runs on the system allocator;
+ * gclzone_sbrk and the interposed sbrk/brk still serve the host heap. */
+static void zone_probe(bool promoted) {
+  char *name = malloc_zone_malloc(malloc_default_zone(), sizeof "gclzone");
+  if (name) memcpy(name, "gclzone", sizeof "gclzone");
+  ZONE->zone_name = name; /* no name rather than one free() cannot take */
+  if (!promoted) {
+    zone_role = ZONE_NOT_DEFAULT;
+    gcl_log_printf(2, "gclzone: warning: could not make the gclzone zone the default (slot 0 is %p)\n",
+                   (void *)slot0());
+  } else if (!name) {
+    zone_role = ZONE_UNVERIFIED;
+    gcl_log_printf(2, "gclzone: warning: no memory for the probe block: whether malloc() reaches the gclzone zone "
+                      "is unknown\n");
+  } else if (zone_size(ZONE, name)) {
+    zone_role = ZONE_DEFAULT;
+  } else {
+    bypass_cause = bypass_reason(name, &bypass_by);
+    if (system_zone && system_zone != ZONE && zone_registered(system_zone)) make_default(system_zone);
+    zone_role = ZONE_BYPASSED;
+    gcl_log_printf(2, "gclzone: warning: malloc() does not reach the gclzone zone: %s (zone %p); gclzone stays "
+                      "registered but not the default, and the process keeps the system allocator\n",
+                   bypass_cause, (const void *)bypass_by);
+  }
 }
 
 void gcl_zone_install(void) {
@@ -561,31 +726,17 @@ void gcl_zone_install(void) {
   gcl_process_ensure();
   /* The purgeable zone first, while slot 0 is still libmalloc's: up to
    * libmalloc-283 (10.15) its helper is found by zone name and must be a
-   * scalable zone (§2.5). */
+   * scalable zone (§5). */
   malloc_zone_t *purgeable = malloc_default_purgeable_zone();
-  /* A name malloc_set_zone_name can free (it free()s the old one). */
-  char *name = gcl_alloc_malloc(sizeof "gclzone");
-  if (name) {
-    memcpy(name, "gclzone", sizeof "gclzone");
-    ZONE->zone_name = name;
-  }
-  malloc_zone_register(ZONE);
   system_zone = slot0();
-  for (unsigned tries = 0; tries < 64; tries++) {
-    malloc_zone_t *z = slot0();
-    if (!z || z == ZONE) break;
-    malloc_zone_unregister(z);
-    malloc_zone_register(z);
-  }
+  bool promoted = make_default(ZONE);
   /* Behind the default zone again: on 10.6 a purgeable zone in front of it
    * claimed the default zone's blocks (jemalloc's comment). */
   if (purgeable && purgeable != ZONE) {
     malloc_zone_unregister(purgeable);
     malloc_zone_register(purgeable);
   }
-  if (slot0() != ZONE)
-    gcl_log_printf(2, "gclzone: warning: could not make the gclzone zone the default (slot 0 is %p)\n",
-                   (void *)slot0());
+  zone_probe(promoted);
   __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
 }
 
@@ -639,7 +790,7 @@ const gcl_front_t gcl_front = {.name = "darwin-zone", .owns_sbrk = !GCL_ZONE_MOD
 
 #if !defined(GCL_ZONE_MODEL)
 
-/* dyld's interposing tuples (§5): {replacement, replacee}; the replacee is a
+/* dyld's interposing tuples (§9): {replacement, replacee}; the replacee is a
  * bind to libSystem's symbol. Honoured for dylibs loaded at launch. */
 static const struct {
   const void *replacement;

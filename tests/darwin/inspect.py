@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """inspect.py BUILD: check the cross-built macOS dylibs with llvm-objdump-16 --macho and llvm-nm-16.
 
-Nothing here runs on macOS; it checks what dyld would read. For each of
-BUILD/darwin/{arm64,x86_64}/libgclzone.dylib:
+Nothing here runs on macOS; it checks what dyld and the kernel would read.
+For each of BUILD/darwin/{arm64,x86_64}/libgclzone.dylib:
   - a 64-bit Mach-O dylib of that architecture, two-level namespace,
     install name @rpath/libgclzone.dylib, macOS 11.0 minimum, loading only
     /usr/lib/libSystem.B.dylib, every bind against it (none flat);
-  - arm64 carries a code signature (Apple silicon runs nothing unsigned);
+  - LC_ID_DYLIB's current version is GCLZONE_VERSION and its compatibility
+    version the one mk/darwin.mk derives from it;
+  - an ad hoc code signature whose CodeDirectory hashes every page of the
+    file before the signature: each page is hashed again here and compared
+    (Apple silicon runs nothing unsigned; docs/darwin.md §12), and a copy
+    with one byte of __TEXT changed must fail the same check;
   - the zone's constructor is a pointer in __mod_init_func;
   - __DATA,__interpose is an S_INTERPOSING section of two tuples
     {replacement, replacee}: rebased pointers to our sbrk/brk replacements and
@@ -15,8 +20,9 @@ BUILD/darwin/{arm64,x86_64}/libgclzone.dylib:
   - the zone and its introspection table each start a 16 KiB page, apart;
   - undefined symbols: all in libSystem.tbd, and every tbd symbol used;
   - exported symbols: exactly the functions of include/gclzone.h.
-And the universal dylib holds both architectures.
+And the universal dylib holds both architectures, each slice signed as above.
 """
+import hashlib
 import os
 import re
 import struct
@@ -114,6 +120,132 @@ def public_api():
         return {"_" + m for m in re.findall(r"\b(gclzone_\w+)\s*\(", f.read()) if not m.endswith("_t")}
 
 
+# ---- the Mach-O load commands and the code signature, parsed here -----------------
+LC_SEGMENT_64, LC_ID_DYLIB, LC_CODE_SIGNATURE = 0x19, 0xD, 0x1D
+CSMAGIC_EMBEDDED_SIGNATURE, CSMAGIC_CODEDIRECTORY = 0xFADE0CC0, 0xFADE0C02
+CS_ADHOC, CS_LINKER_SIGNED = 0x2, 0x20000
+CS_HASH = {1: (hashlib.sha1, 20), 2: (hashlib.sha256, 32)}
+
+
+def macho_commands(data):
+    """(cmd, offset) of each load command of a thin 64-bit little-endian Mach-O."""
+    magic, _, _, _, ncmds, _, _, _ = struct.unpack_from("<IiiIIIII", data, 0)
+    if magic != 0xFEEDFACF:
+        raise ValueError(f"not a 64-bit Mach-O (magic {magic:#x})")
+    out, off = [], 32
+    for _ in range(ncmds):
+        cmd, size = struct.unpack_from("<II", data, off)
+        out.append((cmd, off))
+        off += size
+    return out
+
+
+def version_text(v):
+    return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+
+def dylib_versions(data):
+    for cmd, off in macho_commands(data):
+        if cmd == LC_ID_DYLIB:
+            _, _, current, compat = struct.unpack_from("<IIII", data, off + 8)
+            return version_text(current), version_text(compat)
+    return None, None
+
+
+def signature_problems(data):
+    """What is wrong with the ad hoc signature of a thin slice, [] if nothing:
+    the CodeDirectory must cover the file up to the signature, page by page,
+    and every page must hash to its slot."""
+    cmds = macho_commands(data)
+    sig = [off for cmd, off in cmds if cmd == LC_CODE_SIGNATURE]
+    if len(sig) != 1:
+        return ["no LC_CODE_SIGNATURE"]
+    dataoff, datasize = struct.unpack_from("<II", data, sig[0] + 8)
+    if dataoff + datasize > len(data):
+        return ["the signature runs past the end of the file"]
+    blob = data[dataoff:dataoff + datasize]
+    magic, _, count = struct.unpack_from(">III", blob, 0)
+    if magic != CSMAGIC_EMBEDDED_SIGNATURE:
+        return [f"signature magic {magic:#x}"]
+    cds = [struct.unpack_from(">II", blob, 12 + 8 * i) for i in range(count)]
+    cd_at = [o for t, o in cds if t == 0]
+    if len(cd_at) != 1:
+        return ["no CodeDirectory"]
+    cd = blob[cd_at[0]:]
+    (magic, _, version, flags, hash_off, ident_off, n_special, n_code, code_limit) = struct.unpack_from(">9I", cd, 0)
+    hash_size, hash_type, _, page_log = struct.unpack_from(">BBBB", cd, 36)
+    problems = []
+    if magic != CSMAGIC_CODEDIRECTORY:
+        return [f"CodeDirectory magic {magic:#x}"]
+    if hash_type not in CS_HASH or CS_HASH[hash_type][1] != hash_size:
+        return [f"hash type {hash_type} of size {hash_size}"]
+    if not flags & CS_ADHOC:
+        problems.append(f"flags {flags:#x} without CS_ADHOC")
+    if code_limit != dataoff:
+        problems.append(f"code limit {code_limit} is not the signature's offset {dataoff}")
+    page = 1 << page_log if page_log else code_limit
+    if n_code != (code_limit + page - 1) // page:
+        problems.append(f"{n_code} code slots for {code_limit} bytes in pages of {page}")
+    ident = cd[ident_off:].split(b"\0", 1)[0].decode()
+    if ident != "libgclzone.dylib":
+        problems.append(f"identifier {ident!r}")
+    if n_special:
+        problems.append(f"{n_special} special slots: an ad hoc linker signature has none")
+    if version >= 0x20400:
+        exec_base, exec_limit, _ = struct.unpack_from(">QQQ", cd, 64)
+        text = [struct.unpack_from("<QQ", data, off + 40) for cmd, off in cmds
+                if cmd == LC_SEGMENT_64 and data[off + 8:off + 24].rstrip(b"\0") == b"__TEXT"]
+        if not text or (exec_base, exec_limit) != text[0]:
+            problems.append(f"executable segment {exec_base:#x}+{exec_limit:#x}, __TEXT at {text}")
+    hasher = CS_HASH[hash_type][0]
+    bad = [i for i in range(n_code)
+           if hasher(data[i * page:min((i + 1) * page, code_limit)]).digest()
+           != cd[hash_off + i * hash_size:hash_off + (i + 1) * hash_size]]
+    if bad:
+        problems.append(f"{len(bad)} of {n_code} pages do not match their hash (first: page {bad[0]})")
+    return problems
+
+
+def text_offset(data):
+    """A byte inside __TEXT's code, for the self-test."""
+    for cmd, off in macho_commands(data):
+        if cmd == LC_SEGMENT_64 and data[off + 8:off + 24].rstrip(b"\0") == b"__TEXT":
+            fileoff, filesize = struct.unpack_from("<QQ", data, off + 40)
+            return fileoff + filesize // 2
+    raise ValueError("no __TEXT")
+
+
+def check_signature(data, what):
+    for p in signature_problems(data):
+        check(False, f"{what}: code signature: {p}")
+    # The check must be able to fail: one changed byte breaks one page.
+    broken = bytearray(data)
+    broken[text_offset(data)] ^= 0xFF
+    tampered = signature_problems(bytes(broken))
+    check(len(tampered) == 1 and "pages do not match" in tampered[0],
+          f"{what}: a changed byte in __TEXT went unnoticed by the signature check: {tampered}")
+
+
+def fat_slices(data):
+    """{arch: bytes} of a universal file (big-endian fat_header, 32-bit fat_arch)."""
+    magic, n = struct.unpack_from(">II", data, 0)
+    if magic != 0xCAFEBABE:
+        raise ValueError(f"not a universal file (magic {magic:#x})")
+    names = {0x01000007: "x86_64", 0x0100000C: "arm64"}
+    out = {}
+    for i in range(n):
+        cpu, _, off, size, _ = struct.unpack_from(">iiIII", data, 8 + 20 * i)
+        out[names.get(cpu & 0xFFFFFFFF, hex(cpu))] = data[off:off + size]
+    return out
+
+
+def library_version():
+    with open(os.path.join(ROOT, "include/gclzone.h")) as f:
+        version = re.search(r'#define GCLZONE_VERSION "([0-9.]+)"', f.read()).group(1)
+    major, minor = version.split(".")[:2]
+    return version, (f"0.{minor}.0" if major == "0" else f"{major}.0.0")
+
+
 def inspect(path, arch):
     cputype = {"arm64": "ARM64", "x86_64": "X86_64"}[arch]
     header = run(OBJDUMP, "--macho", "--private-header", path).split("\n")[-2].split()
@@ -131,8 +263,13 @@ def inspect(path, arch):
     check(len(build) == 1 and build[0].get("platform") == "macos" and build[0].get("minos") == "11.0",
           f"{arch}: build version {build}")
     check("LC_DYLD_CHAINED_FIXUPS" not in kinds, f"{arch}: chained fixups (pointers would not be readable here)")
-    if arch == "arm64":
-        check("LC_CODE_SIGNATURE" in kinds, "arm64: no code signature")
+    with open(path, "rb") as f:
+        data = f.read()
+    check_signature(data, arch)
+    current, compat = dylib_versions(data)
+    want_current, want_compat = library_version()
+    check((current, compat) == (want_current, want_compat),
+          f"{arch}: LC_ID_DYLIB versions {current}/{compat}, want {want_current}/{want_compat}")
 
     sects = sections(cmds)
     local = symbols(path, "-n")
@@ -188,14 +325,19 @@ def main():
         check(undefined <= tbd, f"{arch}: undefined symbols not in libSystem.tbd: {sorted(undefined - tbd)}")
         used |= undefined
     check(tbd <= used, f"libSystem.tbd lists symbols nothing uses: {sorted(tbd - used)}")
-    fat = run(LIPO, "-archs", os.path.join(build, "darwin", "libgclzone.dylib")).split()
+    fat_path = os.path.join(build, "darwin", "libgclzone.dylib")
+    fat = run(LIPO, "-archs", fat_path).split()
     check(sorted(fat) == ["arm64", "x86_64"], f"universal dylib holds {fat}")
+    with open(fat_path, "rb") as f:
+        for arch, data in fat_slices(f.read()).items():
+            check_signature(data, f"universal {arch} slice")
     if failures:
         for f in failures:
             print("inspect.py: FAIL:", f, file=sys.stderr)
         sys.exit(1)
     print(f"inspect.py: arm64 and x86_64 dylibs pass ({len(tbd)} libSystem symbols, "
-          f"{len(public_api())} exports, constructor and interpose tuples in place)")
+          f"{len(public_api())} exports, constructor and interpose tuples in place, version "
+          f"{'/'.join(library_version())}, every page of both slices matches its ad hoc signature)")
 
 
 if __name__ == "__main__":

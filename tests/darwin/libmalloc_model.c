@@ -1,21 +1,26 @@
 /* libmalloc_model.c: a model of libmalloc's zone registry, so that
  * zone_darwin.c runs on Linux.
  *
- * Written from libmalloc's documented behaviour (its malloc.c and
- * include/malloc/malloc.h, as summarized in
- * /work/shared/notes/darwin-zones.md §1.3-§2.8), keeping what zone_darwin.c
- * depends on and its failure modes:
+ * Written from libmalloc's src/malloc.c and include/malloc/malloc.h (the
+ * facts, with the releases they were read from, are in docs/darwin.md
+ * §2-§8), keeping what zone_darwin.c depends on and its failure modes.
+ * LM_LIBMALLOC is the release modelled: 792 (the default: the behaviour of
+ * libmalloc-374 and later, macOS 12+) or 317 (macOS 11); the test binary is
+ * built once for each.
  *  - malloc_zone_register appends and refuses a zone registered twice;
  *    malloc_zone_unregister moves the last zone into the hole (no shift) and
  *    complains about a zone it does not know; the zones array is read-only
  *    between registrations, as libmalloc mprotects it;
  *  - malloc_get_all_zones reads the exported globals through a reader;
  *  - malloc_default_zone() is a virtual zone (version 10, "DefaultMallocZone",
- *    alone on its page) whose every function calls the same field of
- *    malloc_zones[0] with no version or NULL check (libmalloc-116+, 10.12+);
- *  - a pointer's zone is found by asking each zone's size() in order; for a
- *    slot-0 pointer the virtual zone is returned (libmalloc-374+, macOS 12+),
- *    so free() reaches slot 0's free_definite_size unchecked;
+ *    alone on its page) whose every function calls the same field of the
+ *    runtime default zone (the stack-logging lite wrapper if there is one,
+ *    else malloc_zones[0]) with no version or NULL check (§2);
+ *  - a pointer's zone is found by asking the lite wrapper, then each zone's
+ *    size() in order; for a slot-0 pointer the virtual zone is returned on
+ *    374+ (so free() reaches slot 0's free_definite_size unchecked), slot
+ *    0's own zone on 317 unless slot 0 still holds the initial default zone
+ *    (§4);
  *  - free() or realloc() of a pointer no zone claims is reported and aborts
  *    (64-bit processes always have MALLOC_ABORT_ON_CORRUPTION);
  *  - realloc(p, 0) mallocs a minimum block from the default zone, frees p;
@@ -25,15 +30,19 @@
  *    lock, version >= 8), claimed_address (version >= 10, else "yes");
  *    check, print, log, statistics of all zones call introspect unchecked;
  *  - malloc_set_zone_name makes the zone's first page writable, frees the old
- *    name with free(), and leaves the page read-only; malloc_destroy_zone
- *    renames to NULL, unregisters, then calls destroy;
+ *    name with free(), allocates the new one from the zone itself, and leaves
+ *    the page read-only; malloc_destroy_zone renames to NULL, unregisters,
+ *    then calls destroy;
  *  - the purgeable zone is created on first request and registered last;
  *  - fork: prepare takes the registry lock then force_lock on every zone in
  *    order; the parent force_unlocks them; the child calls reinit_lock
- *    (force_unlock below version 9).
+ *    (force_unlock below version 9);
+ *  - MallocStackLogging=lite in the environment at boot: a wrapper of the
+ *    slot-0 zone of that moment is registered and becomes the runtime
+ *    default zone, as libmalloc does at initialization (§8).
  * The system zones are simple bump allocators with O(1) size(). Not
- * modelled: nano's fixed address range, ProbGuard, the stack-logging lite
- * zone, typed malloc.
+ * modelled: nano's fixed address range, ProbGuard, stack logging's records,
+ * typed malloc.
  */
 #define _GNU_SOURCE
 #include "libmalloc_model.h"
@@ -355,10 +364,155 @@ kern_return_t malloc_get_all_zones(task_t task, memory_reader_t reader, vm_addre
   return reader(task, zones, sizeof(malloc_zone_t *) * *count, (void **)addresses);
 }
 
+/* ---- the stack-logging lite wrapper (docs/darwin.md §8) ---------------------------------- */
+
+/* A zone whose every call goes to the zone it wraps, laid out as libmalloc's
+ * wrapper zones are (the zone, then the wrapped zone's address). Its own
+ * fork hooks do nothing: the wrapped zone is registered too and gets its own
+ * calls. */
+typedef struct lite {
+  malloc_zone_t zone;
+  malloc_zone_t *wrapped;
+  unsigned mallocs; /* what stack logging would have recorded */
+} lite_t;
+
+static lite_t *lite;
+static malloc_zone_t *initial_default_zone;
+
+#define W(z) (((lite_t *)(z))->wrapped)
+
+static size_t lz_size(malloc_zone_t *z, const void *p) {
+  return W(z)->size(W(z), p);
+}
+static void *lz_malloc(malloc_zone_t *z, size_t size) {
+  __atomic_add_fetch(&((lite_t *)z)->mallocs, 1, __ATOMIC_RELAXED);
+  return W(z)->malloc(W(z), size);
+}
+static void *lz_calloc(malloc_zone_t *z, size_t n, size_t size) {
+  __atomic_add_fetch(&((lite_t *)z)->mallocs, 1, __ATOMIC_RELAXED);
+  return W(z)->calloc(W(z), n, size);
+}
+static void *lz_valloc(malloc_zone_t *z, size_t size) {
+  __atomic_add_fetch(&((lite_t *)z)->mallocs, 1, __ATOMIC_RELAXED);
+  return W(z)->valloc(W(z), size);
+}
+static void lz_free(malloc_zone_t *z, void *p) {
+  W(z)->free(W(z), p);
+}
+static void *lz_realloc(malloc_zone_t *z, void *p, size_t size) {
+  return W(z)->realloc(W(z), p, size);
+}
+static void lz_destroy(malloc_zone_t *z) {
+  (void)z;
+}
+static unsigned lz_batch_malloc(malloc_zone_t *z, size_t size, void **results, unsigned n) {
+  return W(z)->batch_malloc(W(z), size, results, n);
+}
+static void lz_batch_free(malloc_zone_t *z, void **ptrs, unsigned n) {
+  W(z)->batch_free(W(z), ptrs, n);
+}
+static void *lz_memalign(malloc_zone_t *z, size_t align, size_t size) {
+  return W(z)->memalign(W(z), align, size);
+}
+static void lz_free_definite_size(malloc_zone_t *z, void *p, size_t size) {
+  W(z)->free_definite_size(W(z), p, size);
+}
+static size_t lz_pressure_relief(malloc_zone_t *z, size_t goal) {
+  (void)z, (void)goal;
+  return 0;
+}
+static boolean_t lz_claimed_address(malloc_zone_t *z, void *p) {
+  return malloc_zone_claimed_address(W(z), p);
+}
+static kern_return_t lzi_enumerator(task_t task, void *ctx, unsigned mask, vm_address_t zone_address,
+                                    memory_reader_t reader, vm_range_recorder_t recorder) {
+  (void)task, (void)ctx, (void)mask, (void)zone_address, (void)reader, (void)recorder;
+  return KERN_SUCCESS; /* its blocks are the wrapped zone's, enumerated there */
+}
+static size_t lzi_good_size(malloc_zone_t *z, size_t size) {
+  return W(z)->introspect->good_size(W(z), size);
+}
+static boolean_t lzi_check(malloc_zone_t *z) {
+  (void)z;
+  return 1;
+}
+static void lzi_print(malloc_zone_t *z, boolean_t verbose) {
+  (void)verbose;
+  fprintf(stderr, "%s: %u mallocs recorded\n", z->zone_name, ((lite_t *)z)->mallocs);
+}
+static void lzi_nothing(malloc_zone_t *z) {
+  (void)z;
+}
+static void lzi_log(malloc_zone_t *z, void *address) {
+  (void)z, (void)address;
+}
+static void lzi_statistics(malloc_zone_t *z, malloc_statistics_t *stats) {
+  (void)z;
+  memset(stats, 0, sizeof *stats);
+}
+static boolean_t lzi_zone_locked(malloc_zone_t *z) {
+  (void)z;
+  return 0;
+}
+
+static malloc_introspection_t lite_introspect = {
+  .enumerator = lzi_enumerator,
+  .good_size = lzi_good_size,
+  .check = lzi_check,
+  .print = lzi_print,
+  .log = lzi_log,
+  .force_lock = lzi_nothing,
+  .force_unlock = lzi_nothing,
+  .statistics = lzi_statistics,
+  .zone_locked = lzi_zone_locked,
+  .reinit_lock = lzi_nothing,
+};
+
+static void register_while_locked(malloc_zone_t *zone);
+
+/* At initialization, under the registry lock, when MallocStackLogging=lite
+ * is set: wrap the zone that is in slot 0 now. */
+static void create_and_insert_lite_zone(void) {
+  lite_t *l = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (l == MAP_FAILED) abort();
+  l->wrapped = malloc_zones[0];
+  l->zone = (malloc_zone_t){
+    .size = lz_size,
+    .malloc = lz_malloc,
+    .calloc = lz_calloc,
+    .valloc = lz_valloc,
+    .free = lz_free,
+    .realloc = lz_realloc,
+    .destroy = lz_destroy,
+    /* the 317-era source's name, and a recent libmalloc binary's (the
+     * release in between that renamed it was not identified) */
+    .zone_name = LM_LIBMALLOC > 317 ? "MallocStackLoggingLiteZone_Wrapper" : "MallocStackLoggingLiteZone",
+    .batch_malloc = lz_batch_malloc,
+    .batch_free = lz_batch_free,
+    .introspect = &lite_introspect,
+    .version = 10,
+    .memalign = lz_memalign,
+    .free_definite_size = lz_free_definite_size,
+    .pressure_relief = lz_pressure_relief,
+    .claimed_address = lz_claimed_address,
+  };
+  register_while_locked(&l->zone);
+  lite = l;
+}
+
+malloc_zone_t *lm_lite_zone(void) {
+  return lite ? &lite->zone : NULL;
+}
+
+unsigned lm_lite_mallocs(void) {
+  return lite ? __atomic_load_n(&lite->mallocs, __ATOMIC_RELAXED) : 0;
+}
+
 /* ---- the virtual default zone ------------------------------------------------------------ */
 
+/* runtime_default_zone() in libmalloc: what the virtual zone forwards to. */
 static malloc_zone_t *zone0(void) {
-  return malloc_zones[0];
+  return lite ? &lite->zone : malloc_zones[0];
 }
 
 static size_t vz_size(malloc_zone_t *z, const void *p) {
@@ -497,15 +651,31 @@ malloc_zone_t *malloc_default_zone(void) {
   return default_zone;
 }
 
+/* Whether slot 0's own pointers are reported as the virtual zone's
+ * (has_default_zone0 in libmalloc): from 374 on unless a zone was injected
+ * into slot 0 behind libmalloc's back (never here); up to 317 only while
+ * slot 0 still holds the zone libmalloc made the default at boot. */
+static bool slot0_is_reported_virtual(void) {
+#if LM_LIBMALLOC >= 374
+  return true;
+#else
+  return malloc_zones[0] == initial_default_zone;
+#endif
+}
+
 static malloc_zone_t *find_registered_zone(const void *p, size_t *size_out) {
   size_t size = 0;
   malloc_zone_t *found = NULL;
-  int32_t n = __atomic_load_n(&malloc_num_zones, __ATOMIC_ACQUIRE);
-  for (int32_t i = 0; i < n; i++) {
-    malloc_zone_t *z = malloc_zones[i];
-    if ((size = z->size(z, p)) != 0) {
-      found = i == 0 ? default_zone : z;
-      break;
+  if (lite && (size = lite->zone.size(&lite->zone, p)) != 0) {
+    found = default_zone; /* the lite wrapper's pointers are the virtual zone's */
+  } else {
+    int32_t n = __atomic_load_n(&malloc_num_zones, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < n; i++) {
+      malloc_zone_t *z = malloc_zones[i];
+      if ((size = z->size(z, p)) != 0) {
+        found = i == 0 && slot0_is_reported_virtual() ? default_zone : z;
+        break;
+      }
     }
   }
   if (size_out) *size_out = size;
@@ -521,8 +691,10 @@ static void *zone_malloc_posix(malloc_zone_t *zone, size_t size) {
 }
 
 void *lm_malloc(size_t size) {
+#if GCL_LIBMALLOC_HEADER >= 646
   malloc_zone_t *z = zone0();
   if (z->version >= 16) return z->malloc_type_malloc(z, size, 0);
+#endif
   return zone_malloc_posix(default_zone, size);
 }
 
@@ -755,6 +927,13 @@ __attribute__((constructor(101))) static void lm_boot(void) {
   nano = szone_create("DefaultMallocZone", helper);
   malloc_zone_register(&nano->zone);
   malloc_zone_register(&helper->zone);
+  initial_default_zone = &nano->zone;
+  const char *msl = getenv("MallocStackLogging");
+  if (msl && strcmp(msl, "lite") == 0) {
+    pthread_mutex_lock(&registry_lock);
+    create_and_insert_lite_zone();
+    pthread_mutex_unlock(&registry_lock);
+  }
   /* libobjc, libxpc and friends malloc before any third-party initializer. */
   for (int i = 0; i < LM_EARLY; i++) {
     lm_early_size[i] = (size_t)(i * 37 % 700) + 1;

@@ -14,6 +14,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* The libmalloc release modelled (libmalloc_model.c): 792 stands for 374 and
+ * later (macOS 12+), 317 for macOS 11. */
+#ifndef LM_LIBMALLOC
+#define LM_LIBMALLOC 792
+#endif
+#if LM_LIBMALLOC != 317 && LM_LIBMALLOC != 792
+#error "LM_LIBMALLOC: the model knows libmalloc-317 and -792"
+#endif
+
 /* The exported globals that performance tools read (libmalloc malloc.c). */
 extern int32_t malloc_num_zones;
 extern malloc_zone_t **malloc_zones;
@@ -45,6 +54,11 @@ extern lm_counters_t lm_counters;
 malloc_zone_t *lm_nano_zone(void);
 malloc_zone_t *lm_helper_zone(void);
 malloc_zone_t *lm_purgeable_zone_if_created(void);
+
+/* The stack-logging lite wrapper, when MallocStackLogging=lite was in the
+ * environment at boot (else NULL), and how many allocations it served. */
+malloc_zone_t *lm_lite_zone(void);
+unsigned lm_lite_mallocs(void);
 
 /* Per system zone: calls the model saw, and its blocks. */
 typedef struct lm_zone_stats {

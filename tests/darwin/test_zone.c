@@ -1,5 +1,10 @@
 /* test_zone.c: zone_darwin.c on Linux, promoted into a model of libmalloc's
- * registry (libmalloc_model.c) exactly as its constructor does on a Mac.
+ * registry (libmalloc_model.c) exactly as its constructor would do on a Mac.
+ *
+ * Built twice (mk/darwin.mk): against the model of libmalloc-792 (the
+ * behaviour of macOS 12 and later) and of libmalloc-317 (macOS 11), each
+ * with the <malloc/malloc.h> of that release; where the two differ, the test
+ * asserts what each release's source says (docs/darwin.md §4).
  *
  * The binary links the zone (built with -DGCL_ZONE_MODEL), the model and the
  * core; Check and libc keep glibc's malloc, the code under test is reached
@@ -16,6 +21,8 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/uio.h>
+
+extern char **environ;
 
 void gcl_zone_install(void);
 void *gcl_zone_sbrk(int incr);
@@ -52,7 +59,15 @@ START_TEST(promotion_lands_in_slot_0) {
   void *p = lm_malloc(100);
   ck_assert(ours(p));
   ck_assert_ptr_ne(malloc_default_zone(), gz);
-  ck_assert_ptr_eq(malloc_zone_from_ptr(p), malloc_default_zone()); /* macOS 12+ behaviour */
+#if LM_LIBMALLOC >= 374
+  /* 374+: slot 0's pointers are the virtual zone's unless a zone was
+   * injected into slot 0 behind libmalloc's back */
+  ck_assert_ptr_eq(malloc_zone_from_ptr(p), malloc_default_zone());
+#else
+  /* 317: only while slot 0 holds the zone libmalloc made the default */
+  ck_assert_ptr_eq(malloc_zone_from_ptr(p), gz);
+#endif
+  ck_assert_ptr_null(lm_lite_zone());
   lm_free(p);
   ck_assert(!ours(p));
   /* Installing again (the sbrk interposer does) changes nothing. */
@@ -72,10 +87,18 @@ START_TEST(every_field_through_version_12) {
                  (void *)gz->batch_free, (void *)gz->memalign, (void *)gz->free_definite_size,
                  (void *)gz->pressure_relief, (void *)gz->claimed_address};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) ck_assert_msg(fns[i] != NULL, "zone field %zu is NULL", i);
-  /* Version 13+ fields stay NULL: try_free_default is libmalloc's alone. */
+  /* Version 13+ fields stay NULL (try_free_default is libmalloc's alone),
+   * in the headers that have them. */
+#if GCL_LIBMALLOC_HEADER >= 409
   ck_assert_ptr_null(gz->try_free_default);
+#endif
+#if GCL_LIBMALLOC_HEADER >= 646
   ck_assert_ptr_null(gz->malloc_type_malloc);
+#endif
   malloc_introspection_t *in = gz->introspect;
+#if GCL_LIBMALLOC_HEADER >= 474
+  ck_assert_uint_eq(in->zone_type, 0);
+#endif
   void *ins[] = {(void *)in->enumerator, (void *)in->good_size, (void *)in->check, (void *)in->print,
                  (void *)in->log, (void *)in->force_lock, (void *)in->force_unlock, (void *)in->statistics,
                  (void *)in->zone_locked, (void *)in->reinit_lock, (void *)in->print_task,
@@ -598,6 +621,9 @@ START_TEST(print_log_and_print_task) {
   ck_assert_ptr_nonnull(strstr(err, want));
   ck_assert_ptr_nonnull(strstr(err, "in the region but not a live block"));
   ck_assert_ptr_nonnull(strstr(err, "not in the gclzone region"));
+  snprintf(want, sizeof want, "gclzone: zone %#lx: the default zone; malloc() reaches it\n",
+           (unsigned long)(uintptr_t)gz);
+  ck_assert_msg(strstr(err, want) != NULL, "no \"%s\" in: %s", want, err);
   gz->introspect->print_task(0, MALLOC_VERBOSE_PRINT_LEVEL, (vm_address_t)gz, NULL, printer);
   gclzone_stats_t s;
   gclzone_stats(&s);
@@ -821,17 +847,208 @@ START_TEST(renaming_makes_the_zone_page_read_only) {
 }
 END_TEST
 
-START_TEST(destroy_keeps_our_blocks_claimed) {
+/* The rule destroy has to live with: unregistering moves the last zone
+ * into the hole, nothing shifts (docs/darwin.md §3). */
+START_TEST(model_unregister_moves_the_last_zone_into_the_hole) {
+  int n = malloc_num_zones;
+  ck_assert_int_ge(n, 3);
+  malloc_zone_t *first = malloc_zones[0], *second = malloc_zones[1], *last = malloc_zones[n - 1];
+  malloc_zone_unregister(first);
+  ck_assert_int_eq(malloc_num_zones, n - 1);
+  ck_assert_ptr_eq(malloc_zones[0], last);
+  ck_assert_ptr_eq(malloc_zones[1], second);
+  malloc_zone_register(first);
+  ck_assert_ptr_eq(malloc_zones[n - 1], first);
+}
+END_TEST
+
+/* After malloc_destroy_zone, the zone that was the default before us is
+ * the default again (not the purgeable zone that unregistering put in slot
+ * 0), every zone is still registered, and ours keeps claiming its blocks. */
+START_TEST(destroy_gives_slot_0_back) {
+  int n = malloc_num_zones;
+  malloc_zone_t *before[16];
+  ck_assert_int_le(n, 16);
+  memcpy(before, malloc_zones, (size_t)n * sizeof *before);
   char *p = lm_malloc(64);
   malloc_destroy_zone(gz);
-  ck_assert_int_ge(zone_index(gz), 1); /* registered again, no longer the default */
-  ck_assert_ptr_ne(malloc_zones[0], gz);
+  ck_assert_ptr_eq(malloc_zones[0], lm_nano_zone());
+  ck_assert_int_eq(malloc_num_zones, n);
+  for (int i = 0; i < n; i++) ck_assert_int_ge(zone_index(before[i]), 0);
+  ck_assert_int_ge(zone_index(gz), 1);
+  ck_assert_int_gt(zone_index(lm_purgeable_zone_if_created()), 0);
+  ck_assert_uint_eq(lm_counters.duplicate_registrations, 0);
+  ck_assert_uint_eq(lm_counters.failed_unregistrations, 0);
+  /* malloc() is the system's again; our blocks are still ours and freeable. */
+  void *q = lm_malloc(64);
+  ck_assert(!ours(q));
+  ck_assert_uint_ne(lm_nano_zone()->size(lm_nano_zone(), q), 0);
+  lm_free(q);
   ck_assert_uint_eq(lm_malloc_size(p), 64);
-  lm_free(p); /* still ours: no "not allocated" abort */
+  lm_free(p);
   ck_assert(!ours(p));
+  void *r = malloc_zone_malloc(gz, 100);
+  ck_assert(ours(r));
+  ck_assert_ptr_eq(malloc_zone_from_ptr(r), gz); /* not slot 0: the zone itself, on every release */
+  lm_free(r);
+  /* Named again (a block of ours), and renaming still frees the old name. */
+  ck_assert_ptr_nonnull(gz->zone_name);
+  ck_assert_str_eq(gz->zone_name, "gclzone");
+  ck_assert(ours(gz->zone_name));
+  malloc_set_zone_name(gz, "gclzone-renamed");
+  ck_assert_str_eq(gz->zone_name, "gclzone-renamed");
+  char err[4096];
+  int st = run_captured(print_and_log, lm_malloc(8), err, sizeof err);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert_ptr_nonnull(strstr(err, "destroyed: registered for its blocks, not the default"));
+}
+END_TEST
+
+/* destroy called on the zone itself, while it is the default: the same. */
+START_TEST(destroy_called_directly) {
+  char *p = lm_malloc(300);
+  gz->destroy(gz);
+  ck_assert_ptr_eq(malloc_zones[0], lm_nano_zone());
+  ck_assert_int_ge(zone_index(gz), 1);
+  ck_assert_str_eq(gz->zone_name, "gclzone");
+  int at = zone_index(gz), n = malloc_num_zones;
+  gz->destroy(gz); /* again, registered and not the default: nothing moves */
+  ck_assert_int_eq(zone_index(gz), at);
+  ck_assert_int_eq(malloc_num_zones, n);
+  ck_assert_ptr_eq(malloc_zones[0], lm_nano_zone());
   ck_assert_uint_eq(lm_counters.duplicate_registrations, 0);
-  gz->destroy(gz); /* called directly, while registered: no duplicate */
-  ck_assert_uint_eq(lm_counters.duplicate_registrations, 0);
+  lm_free(p);
+  ck_assert(!ours(p));
+}
+END_TEST
+
+/* ---- the probe: does malloc() reach the zone? ---------------------------------------------
+ * The model reads MallocStackLogging at boot, as libmalloc does, so each
+ * outcome is a fresh process: this binary again, with or without
+ * MallocStackLogging=lite, running probe_child below. */
+
+static bool child_failed;
+#define CHILD_CHECK(cond)                                                                \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      fprintf(stderr, "child: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);    \
+      child_failed = true;                                                               \
+    }                                                                                    \
+  } while (0)
+
+static malloc_zone_t *zone_named_gclzone(void) {
+  for (int i = 0; i < malloc_num_zones; i++) {
+    const char *name = malloc_zones[i]->zone_name;
+    if (name && strcmp(name, "gclzone") == 0) return malloc_zones[i];
+  }
+  return NULL;
+}
+
+static int probe_child(const char *mode) {
+  bool lite = strcmp(mode, "child-lite") == 0;
+  malloc_zone_t *z = zone_named_gclzone();
+  CHILD_CHECK(z != NULL);
+  if (!z) return 1;
+  CHILD_CHECK((lm_lite_zone() != NULL) == lite);
+  void *p = lm_malloc(100);
+  CHILD_CHECK(p != NULL);
+  if (!lite) {
+    CHILD_CHECK(malloc_zones[0] == z);
+    CHILD_CHECK(ours(p) && ours(z->zone_name));
+  } else {
+    /* Stepped aside: the old default in slot 0, ours registered behind. */
+    CHILD_CHECK(malloc_zones[0] == lm_nano_zone());
+    CHILD_CHECK(zone_index(z) > 0);
+    fprintf(stderr, "child: lite zone %p\n", (void *)lm_lite_zone());
+    unsigned recorded = lm_lite_mallocs();
+    void *q = lm_malloc(50);
+    CHILD_CHECK(!ours(p) && !ours(q) && lm_nano_zone()->size(lm_nano_zone(), p) != 0);
+    CHILD_CHECK(lm_lite_mallocs() == recorded + 1); /* served by the wrapper */
+    CHILD_CHECK(!ours(z->zone_name));               /* the probe block: the wrapped zone's */
+    lm_free(q);
+    /* Renaming twice frees first the probe block, then a block of ours
+     * (malloc_set_zone_name allocates from the zone): neither may abort. */
+    malloc_set_zone_name(z, "gclzone-1");
+    CHILD_CHECK(ours(z->zone_name));
+    malloc_set_zone_name(z, "gclzone");
+    CHILD_CHECK(ours(z->zone_name));
+    /* A block asked of our zone directly is ours, and free() finds it. */
+    void *r = malloc_zone_malloc(z, 4000);
+    CHILD_CHECK(ours(r));
+    lm_free(r);
+    CHILD_CHECK(!ours(r));
+    /* The process keeps working: the early blocks, realloc, the heap check. */
+    for (int i = 0; i < LM_EARLY; i += 7) lm_free(lm_early[i]);
+    void *s = lm_realloc(lm_malloc(10), 100000);
+    CHILD_CHECK(s != NULL && !ours(s));
+    lm_free(s);
+    CHILD_CHECK(malloc_zone_check(NULL));
+  }
+  lm_free(p);
+  malloc_zone_print(z, 0);
+  fprintf(stderr, "child: %s\n", child_failed ? "FAILED" : "ok");
+  return child_failed ? 1 : 0;
+}
+
+/* In run_captured's child: become this binary again as probe_child(mode),
+ * MallocStackLogging=lite in its environment or not. */
+typedef struct probe_run {
+  const char *mode;
+  bool lite;
+} probe_run_t;
+
+static void exec_probe_child(void *arg) {
+  const probe_run_t *run = arg;
+  unsetenv("MallocStackLogging");
+  if (run->lite) setenv("MallocStackLogging", "lite", 1);
+  char *argv[] = {(char *)"darwin_zone", (char *)run->mode, NULL};
+  execve("/proc/self/exe", argv, environ);
+  _exit(127);
+}
+
+static int run_probe_child(const char *mode, bool lite, char *err, size_t cap) {
+  probe_run_t run = {mode, lite};
+  return run_captured(exec_probe_child, &run, err, cap);
+}
+
+static size_t count_of(const char *haystack, const char *needle) {
+  size_t n = 0;
+  for (const char *at = haystack; (at = strstr(at, needle)) != NULL; at++) n++;
+  return n;
+}
+
+START_TEST(probe_finds_the_zone_reached) {
+  char err[8192];
+  int st = run_probe_child("child-plain", false, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, stderr: %s", st, err);
+  ck_assert_msg(strstr(err, "child: ok") != NULL, "stderr: %s", err);
+  ck_assert_msg(strstr(err, "warning") == NULL, "a warning without stack logging: %s", err);
+  ck_assert_msg(strstr(err, ": the default zone; malloc() reaches it") != NULL, "stderr: %s", err);
+}
+END_TEST
+
+/* Malloc Stack Logging lite mode: one warning line that names it, print says
+ * so, and the process keeps working (probe_child's checks). */
+START_TEST(lite_mode_bypass_is_reported_and_survived) {
+  char err[8192];
+  int st = run_probe_child("child-lite", true, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x, stderr: %s", st, err);
+  ck_assert_msg(strstr(err, "child: ok") != NULL, "stderr: %s", err);
+  const char *warning = "gclzone: warning: malloc() does not reach the gclzone zone: Malloc Stack Logging lite mode "
+                        "(MallocStackLogging=lite, Xcode's Live Allocations Only)";
+  ck_assert_msg(count_of(err, warning) == 1, "want one warning line, stderr: %s", err);
+  ck_assert_uint_eq(count_of(err, "warning"), 1);
+  /* ...and names the wrapper: the zone the child reports as its lite zone. */
+  unsigned long lite_zone = 0;
+  const char *said = strstr(err, "child: lite zone ");
+  ck_assert_ptr_nonnull(said);
+  ck_assert_int_eq(sscanf(said, "child: lite zone %lx", &lite_zone), 1);
+  char want[64];
+  snprintf(want, sizeof want, "(zone %#lx); gclzone stays registered", lite_zone);
+  const char *line = strstr(err, warning);
+  ck_assert_msg(strstr(line, want) != NULL && strstr(line, want) < strchr(line, '\n'), "no \"%s\" in: %s", want, err);
+  ck_assert_msg(strstr(err, ": bypassed: Malloc Stack Logging lite mode") != NULL, "print: %s", err);
+  ck_assert_msg(strstr(err, "registered, not the default") != NULL, "print: %s", err);
 }
 END_TEST
 
@@ -897,13 +1114,18 @@ static Suite *suite_zone(void) {
   TCase *life = tcase_create("lifecycle");
   tcase_set_timeout(life, 60);
   tcase_add_test(life, renaming_makes_the_zone_page_read_only);
-  tcase_add_test(life, destroy_keeps_our_blocks_claimed);
+  tcase_add_test(life, model_unregister_moves_the_last_zone_into_the_hole);
+  tcase_add_test(life, destroy_gives_slot_0_back);
+  tcase_add_test(life, destroy_called_directly);
+  tcase_add_test(life, probe_finds_the_zone_reached);
+  tcase_add_test(life, lite_mode_bypass_is_reported_and_survived);
   tcase_add_test(life, sbrk_and_brk_serve_the_host_heap);
   suite_add_tcase(s, life);
   return s;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 2 && strncmp(argv[1], "child-", 6) == 0) return probe_child(argv[1]);
   gz = malloc_zones[0];
   if (!gz || !gz->zone_name || strcmp(gz->zone_name, "gclzone") != 0) {
     fprintf(stderr, "test_zone: the zone's constructor did not put it in slot 0\n");

@@ -1,11 +1,21 @@
-/* malloc/malloc.h: libmalloc's zone ABI, restated from libmalloc
- * include/malloc/malloc.h (libmalloc-792; the layout has only grown at the
- * end since libmalloc-53, see /work/shared/notes/darwin-zones.md §1).
+/* malloc/malloc.h: libmalloc's zone ABI, restated from libmalloc's
+ * include/malloc/malloc.h as each SDK generation ships it (docs/darwin.md
+ * §1: the layouts, the releases read and the macOS each one shipped with).
  *
- * Only zone implementors depend on this layout. Fields are listed with the
- * zone version that makes libmalloc read them. On arm64e the real header
- * signs every function pointer (__ptrauth); this restatement is for plain
- * arm64 and x86_64, where the pointers are raw.
+ * GCL_LIBMALLOC_HEADER names the libmalloc release whose header this one
+ * stands for (default 792, the newest read). A field appears only from the
+ * release whose header first declares it, as in Apple's SDKs, where an older
+ * header simply lacks the newer fields: code that names a field the macOS 11
+ * SDK does not have fails to compile here too (mk/darwin.mk builds
+ * zone_darwin.c against 317, 409, 474, 521, 646 and 792). The comment on each
+ * field is the zone version from which libmalloc reads it; the release that
+ * added a field to the header and the zone version that makes libmalloc read
+ * it are different numbers.
+ *
+ * On arm64e the real header signs every function pointer with
+ * MALLOC_ZONE_FN_PTR / MALLOC_INTROSPECT_FN_PTR (__ptrauth qualifiers); this
+ * restatement is for plain arm64 and x86_64, where the pointers are raw, and
+ * cannot describe an arm64e zone (docs/darwin.md §11).
  *
  * Self-contained (no Darwin libc header) so that the Linux zone tests can
  * compile zone_darwin.c against it and against tests/darwin's libmalloc
@@ -16,11 +26,20 @@
 #include <stdint.h>
 #include "../mach/mach_types.h"
 
+#ifndef GCL_LIBMALLOC_HEADER
+#define GCL_LIBMALLOC_HEADER 792
+#endif
+#if GCL_LIBMALLOC_HEADER < 317
+#error "GCL_LIBMALLOC_HEADER: libmalloc-317 (macOS 11) is the oldest header restated"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+#if GCL_LIBMALLOC_HEADER >= 474 /* the typed-allocation API arrives with macOS 14's header */
 typedef unsigned long long malloc_type_id_t;
+#endif
 
 typedef struct _malloc_zone_t {
   void *reserved1; /* CFAllocator's isa slot: must stay NULL */
@@ -41,14 +60,20 @@ typedef struct _malloc_zone_t {
   void (*free_definite_size)(struct _malloc_zone_t *zone, void *ptr, size_t size);  /* >= 6 */
   size_t (*pressure_relief)(struct _malloc_zone_t *zone, size_t goal);               /* >= 8 */
   boolean_t (*claimed_address)(struct _malloc_zone_t *zone, void *ptr);             /* >= 10 */
-  void (*try_free_default)(struct _malloc_zone_t *zone, void *ptr);                 /* >= 13, libmalloc only */
+#if GCL_LIBMALLOC_HEADER >= 409
+  void (*try_free_default)(struct _malloc_zone_t *zone, void *ptr);                 /* >= 13, libmalloc's own zones only */
+#endif
+#if GCL_LIBMALLOC_HEADER >= 521
   void *(*malloc_with_options)(struct _malloc_zone_t *zone, size_t align, size_t size, uint64_t options); /* >= 15 */
+#endif
+#if GCL_LIBMALLOC_HEADER >= 646
   void *(*malloc_type_malloc)(struct _malloc_zone_t *zone, size_t size, malloc_type_id_t type_id);      /* >= 16 */
   void *(*malloc_type_calloc)(struct _malloc_zone_t *zone, size_t count, size_t size, malloc_type_id_t type_id);
   void *(*malloc_type_realloc)(struct _malloc_zone_t *zone, void *ptr, size_t size, malloc_type_id_t type_id);
   void *(*malloc_type_memalign)(struct _malloc_zone_t *zone, size_t alignment, size_t size, malloc_type_id_t type_id);
   void *(*malloc_type_malloc_with_options)(struct _malloc_zone_t *zone, size_t align, size_t size, uint64_t options,
                                            malloc_type_id_t type_id);
+#endif
 } malloc_zone_t;
 
 typedef struct {
@@ -90,13 +115,22 @@ typedef struct malloc_introspection_t {
   boolean_t (*enable_discharge_checking)(malloc_zone_t *zone); /* >= 7, optional */
   void (*disable_discharge_checking)(malloc_zone_t *zone);
   void (*discharge)(malloc_zone_t *zone, void *memory);
-  void *enumerate_unavailable_without_blocks; /* a Block in the real header */
+  /* A Block parameter: clang defines __BLOCKS__ for every Darwin target, so
+   * the SDK's name applies to the cross-build; gcc (the Linux model build)
+   * gets the header's placeholder, of the same size. */
+#ifdef __BLOCKS__
+  void (*enumerate_discharged_pointers)(malloc_zone_t *zone, void (^report_discharged)(void *memory, void *info));
+#else
+  void *enumerate_unavailable_without_blocks;
+#endif
   void (*reinit_lock)(malloc_zone_t *zone);    /* >= 9 */
   void (*print_task)(task_t task, unsigned level, vm_address_t zone_address, memory_reader_t reader,
                      print_task_printer_t printer);                                                 /* >= 11 */
   void (*task_statistics)(task_t task, vm_address_t zone_address, memory_reader_t reader,
                           malloc_statistics_t *stats);                                              /* >= 12 */
-  unsigned zone_type; /* >= 14 */
+#if GCL_LIBMALLOC_HEADER >= 474
+  unsigned zone_type; /* >= 14: 0 means unknown; libmalloc's wrapper zones set theirs */
+#endif
 } malloc_introspection_t;
 
 #define MALLOC_VERBOSE_PRINT_LEVEL 2
