@@ -1,12 +1,14 @@
 # libgclzone: see README.md.
-#   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
-#   make check      unit suites (Check), API conformance, stress, preload, misuse, valgrind,
-#                   real programs, examples, GCL, install, a fuzz run, and the Darwin zone
-#                   tests and Mach-O checks (mk/darwin.mk)
+#   make            build/libgclzone.so (SONAME libgclzone.so.MAJOR), build/libgclzone.a,
+#                   build/libgclzone_core.a
+#   make check      unit suites (Check), API conformance, stress, the exported symbols,
+#                   preload, misuse, valgrind, real programs, examples, GCL, install, a fuzz
+#                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
+#   make uninstall  the same variables: removes exactly what install put there
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
 # free-list links; CHECKS=0 drops the free fast path's misuse checks (to
@@ -22,6 +24,11 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
+# The shared library as Debian ships one: installed, the file carries the
+# full version, the SONAME only the major (the ABI: README, "ABI"), and the
+# unversioned name is the link for -lgclzone.
+SONAME := libgclzone.so.$(firstword $(subst ., ,$(VERSION)))
+SOFILE := libgclzone.so.$(VERSION)
 VARIANT ?= release
 WERROR ?= 1
 
@@ -50,7 +57,7 @@ CORE := region options log process hostheap arena heap alloc introspect debug pr
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
-LIBS := $(BUILD)/libgclzone.so $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
+LIBS := $(BUILD)/libgclzone.so $(BUILD)/$(SONAME) $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
 EXAMPLES := $(BUILD)/examples/minilisp $(BUILD)/examples/hello $(BUILD)/examples/link
 
 all: $(LIBS)
@@ -58,8 +65,21 @@ all: $(LIBS)
 $(BUILD)/obj/%.o: libgclzone/%.c | $(BUILD)/obj
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-soname,libgclzone.so -Wl,-z,defs -Wl,-z,now -pthread $(LDFLAGS)
+# Exactly the header's functions and the front end's are exported: the
+# version script is generated from both (mk/gclzone-map.sh says why), and
+# --no-undefined-version fails the link if one of them is not defined.
+$(BUILD)/gclzone.map: mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c | $(BUILD)/obj
+	CC="$(CC)" sh mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ) $(BUILD)/gclzone.map
+	rm -f $@ && $(CC) -shared -o $@ $(CORE_OBJ) $(ELF_OBJ) -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/gclzone.map \
+	  -Wl,--no-undefined-version -Wl,-z,defs -Wl,-z,now -pthread $(LDFLAGS)
+
+# In the build tree the file keeps the name everything preloads, and the
+# SONAME is a link to it, for the programs linked against $(BUILD) (as
+# ldconfig -n would make it); make install gives them Debian's names.
+$(BUILD)/$(SONAME): $(BUILD)/libgclzone.so
+	ln -sfn libgclzone.so $@
 
 $(BUILD)/libgclzone.a: $(CORE_OBJ) $(ELF_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -130,6 +150,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
        check-darwin
 	$(BUILD)/tests/unit
+	python3 tests/abi.py $(BUILD)
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
@@ -177,20 +198,31 @@ bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 
 # ---- install --------------------------------------------------------------------
+# Every file install puts in place, so that uninstall removes exactly those.
+INSTALLED = $(LIBDIR)/$(SOFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgclzone.so \
+            $(LIBDIR)/libgclzone.a $(LIBDIR)/libgclzone_core.a $(INCLUDEDIR)/gclzone.h \
+            $(LIBDIR)/pkgconfig/gclzone.pc $(BINDIR)/gclzone-run
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/
+	ln -sfn $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SOFILE) $(DESTDIR)$(LIBDIR)/libgclzone.so
 	install -m 644 include/gclzone.h $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
 	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 
+# The directories stay: they may hold other packages' files (as with automake).
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks
 
 include mk/darwin.mk
 
-.PHONY: all check check-long demo bench install clean fuzz fuzz-check
+.PHONY: all check check-long demo bench install uninstall clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

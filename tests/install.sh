@@ -16,13 +16,20 @@ fail() {
 }
 prefix=$tmp/prefix
 $MAKE -s -C "$root" install BUILD="$BUILD" PREFIX="$prefix" >"$tmp/log" 2>&1 || fail "make install: $(cat "$tmp/log")"
-for f in lib/libgclzone.so lib/libgclzone.a lib/libgclzone_core.a include/gclzone.h lib/pkgconfig/gclzone.pc bin/gclzone-run; do
-  [ -f "$prefix/$f" ] || fail "$f was not installed"
+version=$(sed -n 's/^#define GCLZONE_VERSION "\(.*\)"/\1/p' "$root/include/gclzone.h")
+soname=libgclzone.so.${version%%.*}
+for f in lib/libgclzone.so.$version lib/libgclzone.a lib/libgclzone_core.a include/gclzone.h lib/pkgconfig/gclzone.pc bin/gclzone-run; do
+  [ -f "$prefix/$f" ] && [ ! -L "$prefix/$f" ] || fail "$f was not installed"
 done
 [ -x "$prefix/bin/gclzone-run" ] || fail "gclzone-run is not executable"
+# The library as Debian ships one: the file, the SONAME link, the dev link.
+for l in "$soname" libgclzone.so; do
+  [ "$(readlink "$prefix/lib/$l")" = "libgclzone.so.$version" ] || fail "lib/$l is not a link to libgclzone.so.$version"
+done
+readelf -d "$prefix/lib/libgclzone.so.$version" | grep -q "(SONAME) *Library soname: \[$soname\]" ||
+  fail "the installed library's SONAME is not $soname"
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-version=$(sed -n 's/^#define GCLZONE_VERSION "\(.*\)"/\1/p' "$root/include/gclzone.h")
 [ "$(pkg-config --modversion gclzone)" = "$version" ] || fail "pkg-config: version $(pkg-config --modversion gclzone)"
 cflags=$(pkg-config --cflags gclzone | sed 's/ *$//') libs=$(pkg-config --libs gclzone | sed 's/ *$//')
 [ "$cflags" = "-I$prefix/include" ] && [ "$libs" = "-L$prefix/lib -lgclzone" ] || fail "pkg-config: $cflags / $libs"
@@ -32,7 +39,7 @@ $CC -std=gnu11 -Wall -Wextra -Werror $cflags -o "$tmp/link" "$root/examples/link
   -Wl,-rpath,"$prefix/lib" || fail "examples/link does not build against the installed library"
 out=$("$tmp/link") || fail "link: $out"
 printf '%s\n' "$out" | grep -q '^link: gclzone_sbrk gave the base: yes$' || fail "link: $out"
-ldd "$tmp/link" | grep -q "$prefix/lib/libgclzone.so" || fail "link does not use the installed library: $(ldd "$tmp/link")"
+ldd "$tmp/link" | grep -q "^	$soname => $prefix/lib/$soname " || fail "link does not use the installed $soname: $(ldd "$tmp/link")"
 
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror $cflags -o "$tmp/minilisp" "$root/examples/minilisp/minilisp.c" \
   -Wl,--no-as-needed $libs -Wl,--as-needed -lgmp -Wl,-rpath,"$prefix/lib" || fail "minilisp does not build against the installed library"
