@@ -1,8 +1,9 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so (SONAME libgclzone.so.MAJOR), build/libgclzone.a,
 #                   build/libgclzone_core.a
-#   make check      unit suites (Check), API conformance, stress, the exported symbols,
-#                   preload, misuse, valgrind, real programs, examples, GCL, install, a fuzz
+#   make check      unit suites (Check), API conformance, stress, the exported symbols, the
+#                   timeline chart, preload, misuse, valgrind, real programs,
+#                   examples, GCL, install, a fuzz
 #                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
@@ -151,6 +152,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
        check-darwin
 	$(BUILD)/tests/unit
 	python3 tests/abi.py $(BUILD)
+	python3 tests/timeline.py
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
@@ -201,7 +203,8 @@ bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 # Every file install puts in place, so that uninstall removes exactly those.
 INSTALLED = $(LIBDIR)/$(SOFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgclzone.so \
             $(LIBDIR)/libgclzone.a $(LIBDIR)/libgclzone_core.a $(INCLUDEDIR)/gclzone.h \
-            $(LIBDIR)/pkgconfig/gclzone.pc $(BINDIR)/gclzone-run
+            $(LIBDIR)/pkgconfig/gclzone.pc \
+            $(BINDIR)/gclzone-run $(BINDIR)/gclzone-timeline
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
@@ -214,6 +217,7 @@ install: all
 	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
 	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
+	install -m 755 bin/gclzone-timeline $(DESTDIR)$(BINDIR)/
 
 # The directories stay: they may hold other packages' files (as with automake).
 uninstall:
