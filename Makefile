@@ -2,13 +2,13 @@
 #   make            build/libgclzone.so (SONAME libgclzone.so.MAJOR), build/libgclzone.a,
 #                   build/libgclzone_core.a
 #   make check      unit suites (Check), API conformance, stress, the exported symbols, the
-#                   timeline chart, preload, misuse, valgrind, real programs,
+#                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
 #                   examples, GCL, install, a fuzz
 #                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
-#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
+#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
 #   make uninstall  the same variables: removes exactly what install put there
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
@@ -24,6 +24,7 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
 # The shared library as Debian ships one: installed, the file carries the
 # full version, the SONAME only the major (the ABI: README, "ABI"), and the
@@ -152,6 +153,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
        check-darwin
 	$(BUILD)/tests/unit
 	python3 tests/abi.py $(BUILD)
+	python3 tests/man.py
 	python3 tests/timeline.py
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
@@ -200,14 +202,21 @@ bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 
 # ---- install --------------------------------------------------------------------
-# Every file install puts in place, so that uninstall removes exactly those.
+# Every file install puts in place, so that uninstall removes exactly those:
+# the library and its links, the archives, the header, the pkg-config file,
+# the scripts, the man pages and one link per function to gclzone(3).
+API_FUNCS = $(shell sed -n 's/^ *\(gclzone_[A-Za-z0-9_]*\);$$/\1/p' $(BUILD)/gclzone.map 2>/dev/null)
 INSTALLED = $(LIBDIR)/$(SOFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgclzone.so \
             $(LIBDIR)/libgclzone.a $(LIBDIR)/libgclzone_core.a $(INCLUDEDIR)/gclzone.h \
             $(LIBDIR)/pkgconfig/gclzone.pc \
-            $(BINDIR)/gclzone-run $(BINDIR)/gclzone-timeline
+            $(BINDIR)/gclzone-run $(BINDIR)/gclzone-timeline \
+            $(MANDIR)/man1/gclzone-run.1 $(MANDIR)/man1/gclzone-timeline.1 $(MANDIR)/man3/gclzone.3 \
+            $(MANDIR)/man7/gclzone.7 \
+            $(API_FUNCS:%=$(MANDIR)/man3/%.3)
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
 	ln -sfn $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -218,9 +227,13 @@ install: all
 	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 	install -m 755 bin/gclzone-timeline $(DESTDIR)$(BINDIR)/
+	install -m 644 man/gclzone-run.1 man/gclzone-timeline.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/gclzone.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/gclzone.7 $(DESTDIR)$(MANDIR)/man7/
+	for f in $(API_FUNCS); do ln -sfn gclzone.3 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; done
 
 # The directories stay: they may hold other packages' files (as with automake).
-uninstall:
+uninstall: $(BUILD)/gclzone.map
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
 
 clean:
