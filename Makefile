@@ -3,7 +3,7 @@
 #                   build/libgclzone_core.a
 #   make check      unit suites (Check), API conformance, stress, the exported symbols, the
 #                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
-#                   examples, GCL, install, a fuzz
+#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), a fuzz
 #                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
@@ -25,6 +25,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+CMAKEDIR ?= $(LIBDIR)/cmake/gclzone
 VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
 # The shared library as Debian ships one: installed, the file carries the
 # full version, the SONAME only the major (the ABI: README, "ABI"), and the
@@ -203,19 +204,21 @@ bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 
 # ---- install --------------------------------------------------------------------
 # Every file install puts in place, so that uninstall removes exactly those:
-# the library and its links, the archives, the header, the pkg-config file,
-# the scripts, the man pages and one link per function to gclzone(3).
+# the library and its links, the archives, the header, pkg-config and CMake
+# files, the scripts, the man pages and one link per function to gclzone(3).
 API_FUNCS = $(shell sed -n 's/^ *\(gclzone_[A-Za-z0-9_]*\);$$/\1/p' $(BUILD)/gclzone.map 2>/dev/null)
 INSTALLED = $(LIBDIR)/$(SOFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgclzone.so \
             $(LIBDIR)/libgclzone.a $(LIBDIR)/libgclzone_core.a $(INCLUDEDIR)/gclzone.h \
-            $(LIBDIR)/pkgconfig/gclzone.pc \
+            $(LIBDIR)/pkgconfig/gclzone.pc $(CMAKEDIR)/gclzone-config.cmake $(CMAKEDIR)/gclzone-config-version.cmake \
             $(BINDIR)/gclzone-run $(BINDIR)/gclzone-timeline \
             $(MANDIR)/man1/gclzone-run.1 $(MANDIR)/man1/gclzone-timeline.1 $(MANDIR)/man3/gclzone.3 \
             $(MANDIR)/man7/gclzone.7 \
             $(API_FUNCS:%=$(MANDIR)/man3/%.3)
 
+# The CMake config is relocatable: it finds the library two levels up from
+# itself and the header where INCLUDEDIR lies relative to LIBDIR.
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
@@ -224,6 +227,11 @@ install: all
 	install -m 644 include/gclzone.h $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SOFILE@|$(SOFILE)|' -e 's|@SONAME@|$(SONAME)|' \
+	    -e "s|@INCLUDEDIR_FROM_LIBDIR@|$$(realpath -m --relative-to='$(LIBDIR)' '$(INCLUDEDIR)')|" \
+	    cmake/gclzone-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/gclzone-config.cmake
+	sed -e 's|@VERSION@|$(VERSION)|' -e "s|@SIZEOF_VOID_P@|$$(echo __SIZEOF_POINTER__ | $(CC) -E -P -)|" \
+	    cmake/gclzone-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/gclzone-config-version.cmake
 	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
 	install -m 755 bin/gclzone-timeline $(DESTDIR)$(BINDIR)/
@@ -232,9 +240,11 @@ install: all
 	install -m 644 man/gclzone.7 $(DESTDIR)$(MANDIR)/man7/
 	for f in $(API_FUNCS); do ln -sfn gclzone.3 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; done
 
-# The directories stay: they may hold other packages' files (as with automake).
+# Only the directory that is ours alone goes too; shared ones (lib, man3, ...)
+# stay, as with automake.
 uninstall: $(BUILD)/gclzone.map
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	! [ -d $(DESTDIR)$(CMAKEDIR) ] || rmdir $(DESTDIR)$(CMAKEDIR)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks
