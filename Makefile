@@ -1,15 +1,18 @@
 # libgclzone: see README.md.
-#   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
+#   make            build/libgclzone.so (SONAME libgclzone.so.MAJOR), build/libgclzone.a,
+#                   build/libgclzone_core.a
 #   make check-unit the fast suites (units, with assertions, the Darwin zone, layers): seconds
-#   make check      unit suites (Check), API conformance, stress, preload, misuse, valgrind,
-#                   real programs, examples, GCL, install, a fuzz run, and the Darwin zone
-#                   tests and Mach-O checks (mk/darwin.mk)
+#   make check      unit suites (Check), API conformance, stress, the exported symbols, the
+#                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
+#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), a fuzz
+#                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
-#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
+#   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
+#   make uninstall  the same variables: removes exactly what install put there
 #   make clean
-# VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
+# VARIANT=debug builds with GCL_DEBUG=2 (internal.h's assertions) and -O1; SECURE=1 encodes and checks
 # free-list links; CHECKS=0 drops the free fast path's misuse checks (to
 # measure them: bench/); WERROR=0 drops -Werror.
 
@@ -22,7 +25,14 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CMAKEDIR ?= $(LIBDIR)/cmake/gclzone
 VERSION := $(shell sed -n 's/^\#define GCLZONE_VERSION "\(.*\)"/\1/p' include/gclzone.h)
+# The shared library as Debian ships one: installed, the file carries the
+# full version, the SONAME only the major (the ABI: README, "ABI"), and the
+# unversioned name is the link for -lgclzone.
+SONAME := libgclzone.so.$(firstword $(subst ., ,$(VERSION)))
+SOFILE := libgclzone.so.$(VERSION)
 VARIANT ?= release
 WERROR ?= 1
 
@@ -52,7 +62,7 @@ CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 NONE_OBJ := $(BUILD)/obj/front_none.o
 ELF_OBJ := $(BUILD)/obj/override_elf.o
 
-LIBS := $(BUILD)/libgclzone.so $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
+LIBS := $(BUILD)/libgclzone.so $(BUILD)/$(SONAME) $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a
 EXAMPLES := $(BUILD)/examples/minilisp $(BUILD)/examples/hello $(BUILD)/examples/link
 
 all: $(LIBS)
@@ -60,8 +70,21 @@ all: $(LIBS)
 $(BUILD)/obj/%.o: libgclzone/%.c | $(BUILD)/obj
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-$(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-soname,libgclzone.so -Wl,-z,defs -Wl,-z,now -pthread $(LDFLAGS)
+# Exactly the header's functions and the front end's are exported: the
+# version script is generated from both (mk/gclzone-map.sh says why), and
+# --no-undefined-version fails the link if one of them is not defined.
+$(BUILD)/gclzone.map: mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c | $(BUILD)/obj
+	CC="$(CC)" sh mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ) $(BUILD)/gclzone.map
+	rm -f $@ && $(CC) -shared -o $@ $(CORE_OBJ) $(ELF_OBJ) -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/gclzone.map \
+	  -Wl,--no-undefined-version -Wl,-z,defs -Wl,-z,now -pthread $(LDFLAGS)
+
+# In the build tree the file keeps the name everything preloads, and the
+# SONAME is a link to it, for the programs linked against $(BUILD) (as
+# ldconfig -n would make it); make install gives them Debian's names.
+$(BUILD)/$(SONAME): $(BUILD)/libgclzone.so
+	ln -sfn libgclzone.so $@
 
 $(BUILD)/libgclzone.a: $(CORE_OBJ) $(ELF_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -147,6 +170,9 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUIL
 	$(BUILD)/tests/unit
 	$(BUILD)-debug/tests/unit --fast
 	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
+	python3 tests/abi.py $(BUILD)
+	python3 tests/man.py
+	python3 tests/timeline.py
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
@@ -194,20 +220,53 @@ bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 
 # ---- install --------------------------------------------------------------------
+# Every file install puts in place, so that uninstall removes exactly those:
+# the library and its links, the archives, the header, pkg-config and CMake
+# files, the scripts, the man pages and one link per function to gclzone(3).
+API_FUNCS = $(shell sed -n 's/^ *\(gclzone_[A-Za-z0-9_]*\);$$/\1/p' $(BUILD)/gclzone.map 2>/dev/null)
+INSTALLED = $(LIBDIR)/$(SOFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgclzone.so \
+            $(LIBDIR)/libgclzone.a $(LIBDIR)/libgclzone_core.a $(INCLUDEDIR)/gclzone.h \
+            $(LIBDIR)/pkgconfig/gclzone.pc $(CMAKEDIR)/gclzone-config.cmake $(CMAKEDIR)/gclzone-config-version.cmake \
+            $(BINDIR)/gclzone-run $(BINDIR)/gclzone-timeline \
+            $(MANDIR)/man1/gclzone-run.1 $(MANDIR)/man1/gclzone-timeline.1 $(MANDIR)/man3/gclzone.3 \
+            $(MANDIR)/man7/gclzone.7 \
+            $(API_FUNCS:%=$(MANDIR)/man3/%.3)
+
+# The CMake config is relocatable: it finds the library two levels up from
+# itself and the header where INCLUDEDIR lies relative to LIBDIR.
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/$(SOFILE)
 	install -m 644 $(BUILD)/libgclzone.a $(BUILD)/libgclzone_core.a $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(BUILD)/libgclzone.so $(DESTDIR)$(LIBDIR)/
+	ln -sfn $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SOFILE) $(DESTDIR)$(LIBDIR)/libgclzone.so
 	install -m 644 include/gclzone.h $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' gclzone.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/gclzone.pc
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@SOFILE@|$(SOFILE)|' -e 's|@SONAME@|$(SONAME)|' \
+	    -e "s|@INCLUDEDIR_FROM_LIBDIR@|$$(realpath -m --relative-to='$(LIBDIR)' '$(INCLUDEDIR)')|" \
+	    cmake/gclzone-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/gclzone-config.cmake
+	sed -e 's|@VERSION@|$(VERSION)|' -e "s|@SIZEOF_VOID_P@|$$(echo __SIZEOF_POINTER__ | $(CC) -E -P -)|" \
+	    cmake/gclzone-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/gclzone-config-version.cmake
 	sed -e 's|^installed_libdir=$$|installed_libdir=$(LIBDIR)|' bin/gclzone-run > $(DESTDIR)$(BINDIR)/gclzone-run
 	chmod 755 $(DESTDIR)$(BINDIR)/gclzone-run
+	install -m 755 bin/gclzone-timeline $(DESTDIR)$(BINDIR)/
+	install -m 644 man/gclzone-run.1 man/gclzone-timeline.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/gclzone.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/gclzone.7 $(DESTDIR)$(MANDIR)/man7/
+	for f in $(API_FUNCS); do ln -sfn gclzone.3 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; done
+
+# Only the directory that is ours alone goes too; shared ones (lib, man3, ...)
+# stay, as with automake.
+uninstall: $(BUILD)/gclzone.map
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	! [ -d $(DESTDIR)$(CMAKEDIR) ] || rmdir $(DESTDIR)$(CMAKEDIR)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-secure $(BUILD)-nochecks $(BUILD)-debug
 
 include mk/darwin.mk
 
-.PHONY: all check check-unit check-long demo bench install clean fuzz fuzz-check
+.PHONY: all check check-unit check-long demo bench install uninstall clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)
