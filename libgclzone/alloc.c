@@ -11,9 +11,10 @@
  *   (glibc >= 2.38); memalign rounds it up; free keeps errno.
  *
  * Every allocation the inline fast path (internal.h) does not serve enters
- * gcl_alloc_slow, the one slow path: it initializes the process if nobody
- * has, runs the debug hooks, and picks the path by size once: a size class
- * (theap.c), or a large block (span.c). Every free the fast path does not
+ * gcl_alloc_slow, the one slow path (the fast path's miss first tries
+ * gcl_alloc_refill, its out-of-line tail): it initializes the process if
+ * nobody has, runs the debug hooks, and picks the path by size once: a size
+ * class (theap.c), or a large block (span.c). Every free the fast path does not
  * take enters gcl_alloc_free_slow, which picks by the block's span.
  */
 #include "internal.h"
@@ -36,13 +37,18 @@ static unsigned class_for(size_t size, size_t align) {
   return c < GCL_NCLASSES ? c : 0;
 }
 
+/* The fast path's miss: the current slab s of the size's class (size <=
+ * GCL_DIRECT_MAX) has an empty free list. Most often the owner's frees have
+ * piled up on local_free meanwhile: swap them in, in a few instructions;
+ * else the slow path. (Not an entry of its own: a slab exists, so the
+ * process is initialized.) */
+GCL_NOINLINE void *gcl_alloc_refill(size_t size, gcl_span_t *s) {
+  if (gcl_likely(gcl_slab_refill(s))) return gcl_slab_pop(s);
+  return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
+}
+
 GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   gcl_theap_t *h = gcl_theap_self();
-  /* A fast path's miss: most often the owner's frees are waiting. */
-  if (gcl_likely(size <= GCL_DIRECT_MAX && align <= GCL_ALIGNMENT)) {
-    void *b = gcl_theap_refill(h, size);
-    if (gcl_likely(b != NULL)) return zero ? memset(b, 0, size) : b;
-  }
   if (gcl_unlikely(!gcl_process_ready())) gcl_process_ensure();
   if (gcl_unlikely(gcl_debug_modes)) gcl_check_op();
   unsigned c = class_for(size, align);

@@ -395,7 +395,6 @@ size_t gcl_slab_slots(unsigned c);
 void gcl_slab_init(gcl_span_t *s, unsigned c);
 void gcl_slab_extend(gcl_span_t *s);
 void gcl_slab_gather(gcl_span_t *s);
-gcl_block_t *gcl_slab_pop(gcl_span_t *s);
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
 void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
@@ -442,6 +441,29 @@ static inline bool gcl_slab_link_ok(const gcl_span_t *s, const gcl_block_t *next
   return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
 }
 
+/* The first block of `free` (not NULL), handed out (owner only). */
+static inline gcl_block_t *gcl_slab_pop(gcl_span_t *s) {
+  gcl_block_t *b = s->free;
+  gcl_assert(b != NULL);
+  GCL_FREE_OPEN(b);
+  gcl_block_t *next = gcl_slab_link_get(b);
+  if (gcl_unlikely(!gcl_slab_link_ok(s, next))) gcl_slab_bad_link(b);
+  s->free = next;
+  b->tag = 0;
+  s->used++;
+  return b;
+}
+
+/* `free` is empty: make the owner's own frees allocatable in three stores,
+ * unless remote frees wait too (gcl_slab_gather takes both). False when
+ * there is nothing to swap in (or s is the empty span). */
+static inline bool gcl_slab_refill(gcl_span_t *s) {
+  if (!s->local_free || gcl_load_relaxed(&s->remote)) return false;
+  s->free = s->local_free;
+  s->local_free = NULL;
+  return true;
+}
+
 /* A slab's fields are filled in by its thread after span.c hands the span
  * out, and published by the release store of s->theap (theap.c); orphans
  * have theap NULL but are complete. Anything else with theap NULL is still
@@ -464,7 +486,6 @@ extern gcl_theap_t gcl_theap_empty; /* the theap of a thread that has none yet *
 extern gcl_lock_t gcl_theap_lock;
 extern gcl_lock_t gcl_theap_orphan_lock;
 bool gcl_theap_reset(void);
-gcl_block_t *gcl_theap_refill(gcl_theap_t *h, size_t size);
 gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c);
 void gcl_theap_free(gcl_span_t *s, gcl_block_t *b);
 void gcl_theap_span_empty(gcl_span_t *s);
@@ -531,6 +552,7 @@ void gcl_check_op(void);
 
 /* ---- alloc.c ------------------------------------------------------------------------------------------ */
 void *gcl_alloc_slow(size_t size, size_t align, bool zero);
+void *gcl_alloc_refill(size_t size, gcl_span_t *s);
 void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign);
 void *gcl_alloc_malloc(size_t size);
 void *gcl_alloc_calloc(size_t n, size_t size);
@@ -550,7 +572,8 @@ int gcl_alloc_brk(void *addr);
 
 /* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch; a miss
  * (an empty free list, a thread with no theap yet, a debug mode, a process
- * not initialized) goes to the slow path. */
+ * not initialized) goes to gcl_alloc_refill, and from there, unless the
+ * slab's own frees can be swapped in, to the slow path. */
 static inline void *gcl_alloc_small(size_t size) {
   gcl_theap_t *h = gcl_theap_self();
   gcl_span_t *s = h->direct[(size + 15) >> 4];
@@ -563,7 +586,7 @@ static inline void *gcl_alloc_small(size_t size) {
     s->used++;
     return b;
   }
-  return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
+  return gcl_alloc_refill(size, s);
 }
 
 /* free: a block of a slab that this thread owns goes on its local list;

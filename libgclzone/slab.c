@@ -119,19 +119,6 @@ void gcl_slab_gather(gcl_span_t *s) {
   }
 }
 
-/* The first block of `free` (not NULL), handed out (owner only). */
-gcl_block_t *gcl_slab_pop(gcl_span_t *s) {
-  gcl_block_t *b = s->free;
-  gcl_assert(b != NULL);
-  GCL_FREE_OPEN(b);
-  gcl_block_t *next = gcl_slab_link_get(b);
-  if (!gcl_slab_link_ok(s, next)) gcl_slab_bad_link(b);
-  s->free = next;
-  b->tag = 0;
-  s->used++;
-  return b;
-}
-
 /* The owner frees live block b of s (the fast path's push, for the slow
  * path: valgrind brackets and no assumption about the queue). */
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {

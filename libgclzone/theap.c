@@ -331,21 +331,6 @@ void gcl_theap_fork_child(void) {
 
 /* ---- malloc -------------------------------------------------------------------------- */
 
-/* The fast path's miss for a size up to GCL_DIRECT_MAX: the current slab of
- * the size's class has an empty free list. Most often the owner's frees
- * have piled up on local_free meanwhile: swap them in, in a few
- * instructions. NULL sends the caller on (with remote frees waiting, or in
- * a debug mode or a thread with no theap, where the slab is the empty span). */
-gcl_block_t *gcl_theap_refill(gcl_theap_t *h, size_t size) {
-  gcl_span_t *s = h->direct[(size + 15) >> 4];
-  if (gcl_likely(s->local_free && !gcl_load_relaxed(&s->remote))) {
-    s->free = s->local_free;
-    s->local_free = NULL;
-    return gcl_slab_pop(s);
-  }
-  return NULL;
-}
-
 /* A block of class c for h, or NULL when the arena is full. */
 static gcl_block_t *class_pop(gcl_theap_t *h, unsigned c) {
   for (;;) {
