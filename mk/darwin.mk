@@ -1,8 +1,10 @@
 # mk/darwin.mk: the Darwin front end (included by the Makefile).
 #   make darwin        build/darwin/{arm64,x86_64}/libgclzone.dylib, and the
 #                      universal build/darwin/libgclzone.dylib
-#   make check-darwin  zone_darwin.c against the libmalloc model (Linux), then
-#                      the Mach-O inspection of the dylibs
+#   make check-darwin  zone_darwin.c against the libmalloc model (Linux), the
+#                      Mach-O inspection of the dylibs, and check-machorun:
+#                      the dylibs run under tests/darwin/machorun, x86_64
+#                      natively, arm64 under qemu-aarch64
 #
 # On Linux the dylibs are cross-built, with no SDK: Debian's clang-16 for
 # {arm64,x86_64}-apple-macos11 against libgclzone/darwin/include (-nostdlibinc
@@ -67,9 +69,37 @@ $(BUILD)/darwin/model:
 $(BUILD)/tests/darwin_zone: $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a | $(BUILD)/tests
 	$(CC) -o $@ $(DARWIN_MODEL_OBJ) $(BUILD)/libgclzone_core.a $(CHECK_LIBS) -pthread $(LDFLAGS)
 
-check-darwin: $(BUILD)/tests/darwin_zone darwin
+# ---- the shipped dylibs run on Linux (tests/darwin/machorun) ------------------------
+# machorun is built for each slice's architecture, with the libmalloc model
+# linked in: natively for x86_64, with Debian's aarch64 cross compiler
+# (statically, so qemu-aarch64 needs no sysroot) for arm64.
+# MACHORUN_SCALE_ARM64 sets the work per check under emulation (x86_64: 1).
+MACHORUN_SRC := $(wildcard tests/darwin/machorun/*.c) tests/darwin/libmalloc_model.c
+MACHORUN_DEPS := $(MACHORUN_SRC) $(wildcard tests/darwin/machorun/*.h) tests/darwin/libmalloc_model.h include/gclzone.h
+MACHORUN_CFLAGS = -std=gnu11 -O2 -g $(WARN) -pthread -Iinclude -Itests/darwin -Itests/darwin/include
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+# Debian's qemu-user (qemu-aarch64), or qemu-user-static's binary.
+QEMU_AARCH64 ?= $(or $(shell command -v qemu-aarch64 2>/dev/null),$(shell command -v qemu-aarch64-static 2>/dev/null),qemu-aarch64)
+MACHORUN_SCALE_ARM64 ?= 0.5
+
+$(BUILD)/darwin/machorun/x86_64/machorun: $(MACHORUN_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MACHORUN_CFLAGS) -o $@ $(MACHORUN_SRC)
+
+$(BUILD)/darwin/machorun/arm64/machorun: $(MACHORUN_DEPS)
+	@mkdir -p $(dir $@)
+	$(AARCH64_CC) $(MACHORUN_CFLAGS) -static -o $@ $(MACHORUN_SRC)
+
+MACHORUN_ARGS := --universal $(BUILD)/darwin/libgclzone.dylib --tbd libgclzone/darwin/libSystem.tbd
+
+check-machorun: $(BUILD)/darwin/machorun/x86_64/machorun $(BUILD)/darwin/machorun/arm64/machorun darwin
+	$(BUILD)/darwin/machorun/x86_64/machorun $(MACHORUN_ARGS) $(BUILD)/darwin/x86_64/libgclzone.dylib
+	$(QEMU_AARCH64) $(BUILD)/darwin/machorun/arm64/machorun $(MACHORUN_ARGS) --scale $(MACHORUN_SCALE_ARM64) \
+	  $(BUILD)/darwin/arm64/libgclzone.dylib
+
+check-darwin: $(BUILD)/tests/darwin_zone darwin check-machorun
 	$(BUILD)/tests/darwin_zone
 	python3 tests/darwin/inspect.py $(BUILD)
 
-.PHONY: darwin check-darwin
+.PHONY: darwin check-darwin check-machorun
 -include $(wildcard $(BUILD)/darwin/*/obj/*.d $(BUILD)/darwin/model/*.d)
