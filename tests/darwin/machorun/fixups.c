@@ -18,7 +18,6 @@
  */
 #include "machorun.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,29 +51,21 @@
 
 #define PTR ((uint64_t)sizeof(uintptr_t))
 
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 /* The slot at segment `seg` + `off`: inside a writable segment's memory. */
 static uintptr_t *slot_at(const mr_image_t *img, unsigned seg, uint64_t off, char *err, size_t n, const char *what) {
   if (seg >= img->nseg) {
-    fail(err, n, "%s: a %s names segment %u of %u", img->path, what, seg, img->nseg);
+    mr_fail(err, n, "%s: a %s names segment %u of %u", img->path, what, seg, img->nseg);
     return NULL;
   }
   const mr_segment_t *s = &img->seg[seg];
   if (off > s->vmsize || s->vmsize - off < PTR || off % PTR) {
-    fail(err, n, "%s: a %s at %s+%#llx is outside the segment or misaligned", img->path, what, s->name,
+    mr_fail(err, n, "%s: a %s at %s+%#llx is outside the segment or misaligned", img->path, what, s->name,
          (unsigned long long)off);
     return NULL;
   }
   if (!(s->initprot & PROT_WRITE)) {
-    fail(err, n, "%s: a %s in %s, which is not writable (text fixups are not supported)", img->path, what, s->name);
+    mr_fail(err, n, "%s: a %s in %s, which is not writable (text fixups are not supported)", img->path, what, s->name);
     return NULL;
   }
   return (uintptr_t *)(img->slide + (uintptr_t)(s->vmaddr + off));
@@ -92,7 +83,7 @@ static int rebase(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
     case REBASE_OPCODE_DONE:
       return 0;
     case REBASE_OPCODE_SET_TYPE_IMM:
-      if (imm != REBASE_TYPE_POINTER) return fail(err, n, "%s: rebase type %u (32-bit text) is not supported", img->path, imm);
+      if (imm != REBASE_TYPE_POINTER) return mr_fail(err, n, "%s: rebase type %u (32-bit text) is not supported", img->path, imm);
       continue;
     case REBASE_OPCODE_SET_SEGMENT_AND_OFFSET_ULEB:
       seg = imm;
@@ -119,9 +110,9 @@ static int rebase(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
       skip = mr_uleb(&p, end, &bad);
       break;
     default:
-      return fail(err, n, "%s: unknown rebase opcode %#x", img->path, op);
+      return mr_fail(err, n, "%s: unknown rebase opcode %#x", img->path, op);
     }
-    if (!have_seg) return fail(err, n, "%s: a rebase before any segment was set", img->path);
+    if (!have_seg) return mr_fail(err, n, "%s: a rebase before any segment was set", img->path);
     for (uint64_t i = 0; i < count && !bad; i++) {
       uintptr_t *slot = slot_at(img, seg, off, err, n, "rebase");
       if (!slot) return -1;
@@ -130,22 +121,22 @@ static int rebase(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
       off += skip + PTR;
     }
   }
-  return bad ? fail(err, n, "%s: the rebase opcodes are truncated", img->path) : 0;
+  return bad ? mr_fail(err, n, "%s: the rebase opcodes are truncated", img->path) : 0;
 }
 
 static int bind_one(mr_image_t *img, mr_fixups_t *fx, unsigned seg, uint64_t off, const char *sym, int64_t ordinal,
                     int64_t addend, bool lazy, char *err, size_t n) {
-  if (!sym) return fail(err, n, "%s: a bind with no symbol", img->path);
+  if (!sym) return mr_fail(err, n, "%s: a bind with no symbol", img->path);
   if (ordinal != 1)
-    return fail(err, n, "%s: %s is bound to library ordinal %lld; only 1 (libSystem) is supported", img->path, sym,
+    return mr_fail(err, n, "%s: %s is bound to library ordinal %lld; only 1 (libSystem) is supported", img->path, sym,
                 (long long)ordinal);
   const mr_shim_t *shim = mr_shim_find(sym);
   if (!shim)
-    return fail(err, n, "%s imports %s, which has no shim in machorun's libSystem (tests/darwin/machorun/libsystem.c)",
+    return mr_fail(err, n, "%s imports %s, which has no shim in machorun's libSystem (tests/darwin/machorun/libsystem.c)",
                 img->path, sym);
   uintptr_t *slot = slot_at(img, seg, off, err, n, lazy ? "lazy bind" : "bind");
   if (!slot) return -1;
-  if (fx->nbinds == MR_MAX_BINDS) return fail(err, n, "%s: more than %d binds", img->path, MR_MAX_BINDS);
+  if (fx->nbinds == MR_MAX_BINDS) return mr_fail(err, n, "%s: more than %d binds", img->path, MR_MAX_BINDS);
   mr_bind_t *b = &fx->binds[fx->nbinds++];
   b->name = sym;
   b->slot = slot;
@@ -188,7 +179,7 @@ static int bind(mr_image_t *img, mr_fixups_t *fx, mr_blob_t blob, bool lazy, cha
       continue;
     }
     case BIND_OPCODE_SET_TYPE_IMM:
-      if (imm != BIND_TYPE_POINTER) return fail(err, n, "%s: bind type %u (32-bit text) is not supported", img->path, imm);
+      if (imm != BIND_TYPE_POINTER) return mr_fail(err, n, "%s: bind type %u (32-bit text) is not supported", img->path, imm);
       continue;
     case BIND_OPCODE_SET_ADDEND_SLEB:
       addend = mr_sleb(&p, end, &bad);
@@ -215,17 +206,17 @@ static int bind(mr_image_t *img, mr_fixups_t *fx, mr_blob_t blob, bool lazy, cha
       skip = mr_uleb(&p, end, &bad);
       break;
     case BIND_OPCODE_THREADED:
-      return fail(err, n, "%s: threaded binds (arm64e chained pointers) are not supported", img->path);
+      return mr_fail(err, n, "%s: threaded binds (arm64e chained pointers) are not supported", img->path);
     default:
-      return fail(err, n, "%s: unknown bind opcode %#x", img->path, op);
+      return mr_fail(err, n, "%s: unknown bind opcode %#x", img->path, op);
     }
-    if (!have_seg) return fail(err, n, "%s: a bind before any segment was set", img->path);
+    if (!have_seg) return mr_fail(err, n, "%s: a bind before any segment was set", img->path);
     for (uint64_t i = 0; i < count && !bad; i++) {
       if (bind_one(img, fx, seg, off, sym, ordinal, addend, lazy, err, n)) return -1;
       off += skip + PTR;
     }
   }
-  return bad ? fail(err, n, "%s: the %sbind opcodes are truncated", img->path, lazy ? "lazy " : "") : 0;
+  return bad ? mr_fail(err, n, "%s: the %sbind opcodes are truncated", img->path, lazy ? "lazy " : "") : 0;
 }
 
 static const mr_bind_t *bind_at(const mr_fixups_t *fx, const void *slot) {
@@ -242,18 +233,18 @@ static int interpose(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
   for (unsigned i = 0; i < img->nsect; i++) {
     const mr_section_t *s = &img->sect[i];
     if ((s->flags & SECTION_TYPE) != S_INTERPOSING) continue;
-    if (s->size % (2 * PTR)) return fail(err, n, "%s: %s,%s is not a whole number of tuples", img->path, s->segname, s->name);
+    if (s->size % (2 * PTR)) return mr_fail(err, n, "%s: %s,%s is not a whole number of tuples", img->path, s->segname, s->name);
     uintptr_t *t = (uintptr_t *)(img->slide + (uintptr_t)s->addr);
     for (size_t k = 0; k < s->size / (2 * PTR); k++) {
       const mr_segment_t *code = mr_image_segment_at(img, t[2 * k]);
       const mr_bind_t *b = bind_at(fx, &t[2 * k + 1]);
       if (!code || !(code->initprot & PROT_EXEC))
-        return fail(err, n, "%s: interpose tuple %zu: the replacement %#lx is not in the image's code", img->path, k,
+        return mr_fail(err, n, "%s: interpose tuple %zu: the replacement %#lx is not in the image's code", img->path, k,
                     (unsigned long)t[2 * k]);
       if (!b || b->lazy || b->value != t[2 * k + 1])
-        return fail(err, n, "%s: interpose tuple %zu: the replacee is not bound to a libSystem symbol", img->path, k);
+        return mr_fail(err, n, "%s: interpose tuple %zu: the replacee is not bound to a libSystem symbol", img->path, k);
       if (fx->ninterpose == sizeof fx->interpose / sizeof fx->interpose[0])
-        return fail(err, n, "%s: too many interpose tuples", img->path);
+        return mr_fail(err, n, "%s: too many interpose tuples", img->path);
       fx->interpose[fx->ninterpose++] = (mr_interpose_t){b->name, (void *)t[2 * k]};
     }
   }
@@ -267,7 +258,7 @@ int mr_fixups_apply(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
    * coalesce with here, so an image that needs any is refused. */
   const uint8_t *w = img->slice + img->weak_bind.off;
   if (img->weak_bind.size && w[0] != BIND_OPCODE_DONE)
-    return fail(err, n, "%s: has weak binds, which are not supported", img->path);
+    return mr_fail(err, n, "%s: has weak binds, which are not supported", img->path);
   /* Lazy binds, bound now as dyld does under DYLD_BIND_AT_LAUNCH: no call
    * ever reaches the stub helper, and so dyld_stub_binder. */
   if (bind(img, fx, img->lazy_bind, true, err, n) || interpose(img, fx, err, n)) return -1;

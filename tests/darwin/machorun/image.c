@@ -33,8 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
+int mr_fail(char *err, size_t n, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, n, fmt, ap);
@@ -115,7 +114,7 @@ static int pick_slice(mr_image_t *img, int cputype, char *err, size_t n) {
   uint32_t count = be32(f + 4);
   size_t entry = wide ? 32 : 20;
   if (count == 0 || count > 64 || 8 + count * entry > img->file_size)
-    return fail(err, n, "%s: a universal file with a broken header (%u slices)", img->path, count);
+    return mr_fail(err, n, "%s: a universal file with a broken header (%u slices)", img->path, count);
   char have[128] = "";
   for (uint32_t i = 0; i < count; i++) {
     const uint8_t *a = f + 8 + i * entry;
@@ -123,7 +122,7 @@ static int pick_slice(mr_image_t *img, int cputype, char *err, size_t n) {
     uint64_t off = wide ? be64(a + 8) : be32(a + 8), size = wide ? be64(a + 16) : be32(a + 12);
     if (type == cputype) {
       if (off > img->file_size || size > img->file_size - off)
-        return fail(err, n, "%s: the %s slice lies outside the file", img->path, arch_name(cputype));
+        return mr_fail(err, n, "%s: the %s slice lies outside the file", img->path, arch_name(cputype));
       img->slice = f + off;
       img->slice_size = size;
       return 0;
@@ -131,15 +130,15 @@ static int pick_slice(mr_image_t *img, int cputype, char *err, size_t n) {
     size_t used = strlen(have);
     snprintf(have + used, sizeof have - used, "%s%s", used ? ", " : "", arch_name(type));
   }
-  return fail(err, n, "%s: a universal file with no %s slice (it has: %s)", img->path, arch_name(cputype), have);
+  return mr_fail(err, n, "%s: a universal file with no %s slice (it has: %s)", img->path, arch_name(cputype), have);
 }
 
 static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, uint32_t cmdsize, char *err,
                           size_t n) {
-  if (72 + (uint64_t)nsects * 80 > cmdsize) return fail(err, n, "%s: a segment's sections overrun it", img->path);
+  if (72 + (uint64_t)nsects * 80 > cmdsize) return mr_fail(err, n, "%s: a segment's sections overrun it", img->path);
   for (uint32_t i = 0; i < nsects; i++) {
     const uint8_t *s = cmd + 72 + i * 80;
-    if (img->nsect == MR_MAX_SECTIONS) return fail(err, n, "%s: more than %d sections", img->path, MR_MAX_SECTIONS);
+    if (img->nsect == MR_MAX_SECTIONS) return mr_fail(err, n, "%s: more than %d sections", img->path, MR_MAX_SECTIONS);
     mr_section_t *sec = &img->sect[img->nsect++];
     memcpy(sec->name, s, 16);
     memcpy(sec->segname, s + 16, 16);
@@ -150,16 +149,16 @@ static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, 
     sec->flags = le32(s + 64);
     uint32_t type = sec->flags & SECTION_TYPE;
     if (nreloc)
-      return fail(err, n, "%s: section %s,%s has classic relocations, which dyld info replaced", img->path,
+      return mr_fail(err, n, "%s: section %s,%s has classic relocations, which dyld info replaced", img->path,
                   sec->segname, sec->name);
     if (type >= S_THREAD_LOCAL_REGULAR && type <= S_THREAD_LOCAL_INIT_FUNCTION_POINTERS)
-      return fail(err, n, "%s: section %s,%s holds thread-local variables (type %#x), which need dyld's TLV support",
+      return mr_fail(err, n, "%s: section %s,%s holds thread-local variables (type %#x), which need dyld's TLV support",
                   img->path, sec->segname, sec->name, type);
     if (type == S_MOD_TERM_FUNC_POINTERS)
-      return fail(err, n, "%s: section %s,%s holds terminators, which are not supported", img->path, sec->segname,
+      return mr_fail(err, n, "%s: section %s,%s holds terminators, which are not supported", img->path, sec->segname,
                   sec->name);
     if (type == S_INIT_FUNC_OFFSETS)
-      return fail(err, n, "%s: section %s,%s holds initializer offsets (__init_offsets), which are not supported",
+      return mr_fail(err, n, "%s: section %s,%s holds initializer offsets (__init_offsets), which are not supported",
                   img->path, sec->segname, sec->name);
   }
   return 0;
@@ -169,19 +168,19 @@ static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, 
 static int read_commands(mr_image_t *img, char *err, size_t n) {
   const uint8_t *h = img->slice;
   uint32_t ncmds = le32(h + 16), sizeofcmds = le32(h + 20);
-  if (32 + (uint64_t)sizeofcmds > img->slice_size) return fail(err, n, "%s: the load commands overrun the file", img->path);
+  if (32 + (uint64_t)sizeofcmds > img->slice_size) return mr_fail(err, n, "%s: the load commands overrun the file", img->path);
   const uint8_t *cmd = h + 32, *end = cmd + sizeofcmds;
   bool have_info = false;
   unsigned dylibs = 0;
   for (uint32_t i = 0; i < ncmds; i++) {
-    if (end - cmd < 8) return fail(err, n, "%s: load command %u overruns the commands", img->path, i);
+    if (end - cmd < 8) return mr_fail(err, n, "%s: load command %u overruns the commands", img->path, i);
     uint32_t c = le32(cmd), size = le32(cmd + 4);
     if (size < 8 || size % 8 || size > (size_t)(end - cmd))
-      return fail(err, n, "%s: load command %u (%#x) has a bad size %u", img->path, i, c, size);
+      return mr_fail(err, n, "%s: load command %u (%#x) has a bad size %u", img->path, i, c, size);
     switch (c) {
     case LC_SEGMENT_64: {
-      if (size < 72) return fail(err, n, "%s: a short LC_SEGMENT_64", img->path);
-      if (img->nseg == MR_MAX_SEGMENTS) return fail(err, n, "%s: more than %d segments", img->path, MR_MAX_SEGMENTS);
+      if (size < 72) return mr_fail(err, n, "%s: a short LC_SEGMENT_64", img->path);
+      if (img->nseg == MR_MAX_SEGMENTS) return mr_fail(err, n, "%s: more than %d segments", img->path, MR_MAX_SEGMENTS);
       mr_segment_t *s = &img->seg[img->nseg++];
       memcpy(s->name, cmd + 8, 16);
       s->name[16] = 0;
@@ -192,27 +191,27 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
       s->initprot = le32(cmd + 60);
       s->flags = le32(cmd + 68);
       if (s->fileoff > img->slice_size || s->filesize > img->slice_size - s->fileoff || s->filesize > s->vmsize)
-        return fail(err, n, "%s: segment %s lies outside the file", img->path, s->name);
+        return mr_fail(err, n, "%s: segment %s lies outside the file", img->path, s->name);
       if (s->vmaddr % img->page || s->fileoff % img->page)
-        return fail(err, n, "%s: segment %s is not aligned to %zu-byte pages", img->path, s->name, img->page);
+        return mr_fail(err, n, "%s: segment %s is not aligned to %zu-byte pages", img->path, s->name, img->page);
       if (check_sections(img, cmd, le32(cmd + 64), size, err, n)) return -1;
       break;
     }
     case LC_DYLD_INFO:
     case LC_DYLD_INFO_ONLY: {
-      if (size < 48) return fail(err, n, "%s: a short LC_DYLD_INFO", img->path);
+      if (size < 48) return mr_fail(err, n, "%s: a short LC_DYLD_INFO", img->path);
       mr_blob_t *b[] = {&img->rebase, &img->bind, &img->weak_bind, &img->lazy_bind, &img->exports};
       for (int k = 0; k < 5; k++) {
         b[k]->off = le32(cmd + 8 + 8 * k);
         b[k]->size = le32(cmd + 12 + 8 * k);
         if (b[k]->off > img->slice_size || b[k]->size > img->slice_size - b[k]->off)
-          return fail(err, n, "%s: dyld information lies outside the file", img->path);
+          return mr_fail(err, n, "%s: dyld information lies outside the file", img->path);
       }
       have_info = true;
       break;
     }
     case LC_DYLD_CHAINED_FIXUPS:
-      return fail(err, n,
+      return mr_fail(err, n,
                   "%s: chained fixups (LC_DYLD_CHAINED_FIXUPS) are not supported: machorun applies classic dyld "
                   "info (LC_DYLD_INFO_ONLY), what ld64 emits for a macOS 11 deployment target",
                   img->path);
@@ -227,15 +226,15 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
       const char *dylib = name < size ? (const char *)cmd + name : "";
       if (strnlen(dylib, size - name) == size - name) dylib = "";
       if (strcmp(dylib, "/usr/lib/libSystem.B.dylib") != 0 || dylibs++)
-        return fail(err, n, "%s: depends on %s; machorun provides libSystem only", img->path, *dylib ? dylib : "?");
+        return mr_fail(err, n, "%s: depends on %s; machorun provides libSystem only", img->path, *dylib ? dylib : "?");
       img->dylib = dylib;
       break;
     }
     case LC_DYSYMTAB:
       /* Classic external and local relocations: dyld info replaced them. */
-      if (size < 80) return fail(err, n, "%s: a short LC_DYSYMTAB", img->path);
+      if (size < 80) return mr_fail(err, n, "%s: a short LC_DYSYMTAB", img->path);
       if (le32(cmd + 68) || le32(cmd + 76))
-        return fail(err, n, "%s: LC_DYSYMTAB has %u external and %u local relocations, which are not supported",
+        return mr_fail(err, n, "%s: LC_DYSYMTAB has %u external and %u local relocations, which are not supported",
                     img->path, le32(cmd + 68), le32(cmd + 76));
       break;
     /* Nothing to do at load time: identity and provenance (LC_ID_DYLIB,
@@ -256,15 +255,15 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
     case LC_CODE_SIGNATURE:
       break;
     default:
-      return fail(err, n, "%s: load command %#x%s is not supported", img->path, c,
+      return mr_fail(err, n, "%s: load command %#x%s is not supported", img->path, c,
                   c & LC_REQ_DYLD ? " (one dyld must understand)" : "");
     }
     cmd += size;
   }
-  if (!have_info) return fail(err, n, "%s: no LC_DYLD_INFO_ONLY: nothing says how to fix the image up", img->path);
-  if (!img->dylib) return fail(err, n, "%s: no LC_LOAD_DYLIB of libSystem", img->path);
+  if (!have_info) return mr_fail(err, n, "%s: no LC_DYLD_INFO_ONLY: nothing says how to fix the image up", img->path);
+  if (!img->dylib) return mr_fail(err, n, "%s: no LC_LOAD_DYLIB of libSystem", img->path);
   if (!img->nseg || strcmp(img->seg[0].name, "__TEXT") || img->seg[0].fileoff != 0)
-    return fail(err, n, "%s: the first segment is not a __TEXT that holds the header", img->path);
+    return mr_fail(err, n, "%s: the first segment is not a __TEXT that holds the header", img->path);
   return 0;
 }
 
@@ -275,16 +274,16 @@ int mr_image_open(mr_image_t *img, const char *path, int cputype, char *err, siz
   img->arch = arch_name(cputype);
   img->page = cputype == CPU_TYPE_ARM64 ? 16384 : 4096;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(err, n, "%s: %s", path, strerror(errno));
+  if (fd < 0) return mr_fail(err, n, "%s: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) || st.st_size < 32) {
     close(fd);
-    return fail(err, n, "%s: not a Mach-O file (%lld bytes)", path, (long long)st.st_size);
+    return mr_fail(err, n, "%s: not a Mach-O file (%lld bytes)", path, (long long)st.st_size);
   }
   img->file_size = (size_t)st.st_size;
   void *f = mmap(NULL, img->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
-  if (f == MAP_FAILED) return fail(err, n, "%s: mmap: %s", path, strerror(errno));
+  if (f == MAP_FAILED) return mr_fail(err, n, "%s: mmap: %s", path, strerror(errno));
   img->file = f;
   uint32_t magic_be = be32(img->file), magic = le32(img->file);
   if (magic_be == FAT_MAGIC || magic_be == FAT_MAGIC_64) {
@@ -293,17 +292,17 @@ int mr_image_open(mr_image_t *img, const char *path, int cputype, char *err, siz
     img->slice = img->file;
     img->slice_size = img->file_size;
   } else if (magic == 0xfeedface) {
-    return fail(err, n, "%s: a 32-bit Mach-O file, which is not supported", path);
+    return mr_fail(err, n, "%s: a 32-bit Mach-O file, which is not supported", path);
   } else {
-    return fail(err, n, "%s: not a Mach-O file (magic %08x)", path, magic_be);
+    return mr_fail(err, n, "%s: not a Mach-O file (magic %08x)", path, magic_be);
   }
   const uint8_t *h = img->slice;
-  if (img->slice_size < 32 || le32(h) != MH_MAGIC_64) return fail(err, n, "%s: the slice is not a 64-bit Mach-O", path);
+  if (img->slice_size < 32 || le32(h) != MH_MAGIC_64) return mr_fail(err, n, "%s: the slice is not a 64-bit Mach-O", path);
   if ((int)le32(h + 4) != cputype)
-    return fail(err, n, "%s: a Mach-O for %s, not %s", path, arch_name((int)le32(h + 4)), arch_name(cputype));
-  if (le32(h + 12) != MH_DYLIB) return fail(err, n, "%s: file type %u, not a dylib (%d)", path, le32(h + 12), MH_DYLIB);
+    return mr_fail(err, n, "%s: a Mach-O for %s, not %s", path, arch_name((int)le32(h + 4)), arch_name(cputype));
+  if (le32(h + 12) != MH_DYLIB) return mr_fail(err, n, "%s: file type %u, not a dylib (%d)", path, le32(h + 12), MH_DYLIB);
   if (le32(h + 24) & MH_HAS_TLV_DESCRIPTORS)
-    return fail(err, n, "%s: has thread-local variables (MH_HAS_TLV_DESCRIPTORS), which need dyld's TLV support", path);
+    return mr_fail(err, n, "%s: has thread-local variables (MH_HAS_TLV_DESCRIPTORS), which need dyld's TLV support", path);
   return read_commands(img, err, n);
 }
 
@@ -318,7 +317,7 @@ int mr_image_map(mr_image_t *img, char *err, size_t n) {
   img->span = (size_t)((hi - lo + page - 1) & ~(uint64_t)(page - 1));
   /* One reservation, aligned to the slice's page, so one slide serves all. */
   uint8_t *r = mmap(NULL, img->span + page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) return fail(err, n, "%s: cannot reserve %zu bytes: %s", img->path, img->span, strerror(errno));
+  if (r == MAP_FAILED) return mr_fail(err, n, "%s: cannot reserve %zu bytes: %s", img->path, img->span, strerror(errno));
   uint8_t *a = (uint8_t *)(((uintptr_t)r + page - 1) & ~(uintptr_t)(page - 1));
   if (a > r) munmap(r, (size_t)(a - r));
   if (a + img->span < r + img->span + page) munmap(a + img->span, (size_t)(r + img->span + page - (a + img->span)));
@@ -329,7 +328,7 @@ int mr_image_map(mr_image_t *img, char *err, size_t n) {
     uint8_t *at = (uint8_t *)(img->slide + (uintptr_t)s->vmaddr);
     size_t len = (size_t)((s->vmsize + page - 1) & ~(uint64_t)(page - 1));
     if (mprotect(at, len, PROT_READ | PROT_WRITE))
-      return fail(err, n, "%s: mprotect %s: %s", img->path, s->name, strerror(errno));
+      return mr_fail(err, n, "%s: mprotect %s: %s", img->path, s->name, strerror(errno));
     memcpy(at, img->slice + s->fileoff, (size_t)s->filesize); /* the rest is zero fill */
   }
   img->base = (uint8_t *)(img->slide + (uintptr_t)img->seg[0].vmaddr);
@@ -393,17 +392,17 @@ static void *terminal(const mr_image_t *img, const uint8_t *node, const uint8_t 
   mr_uleb(&p, end, &bad);
   uint64_t flags = mr_uleb(&p, end, &bad);
   if (bad) {
-    fail(err, n, "%s: the export of %s is truncated", img->path, name);
+    mr_fail(err, n, "%s: the export of %s is truncated", img->path, name);
     return NULL;
   }
   if (flags & (TRIE_REEXPORT | TRIE_STUB_AND_RESOLVER) || (flags & TRIE_KIND_MASK) != TRIE_KIND_REGULAR) {
-    fail(err, n, "%s: %s is exported with flags %#llx (re-export, resolver, thread-local or absolute), not supported",
+    mr_fail(err, n, "%s: %s is exported with flags %#llx (re-export, resolver, thread-local or absolute), not supported",
          img->path, name, (unsigned long long)flags);
     return NULL;
   }
   uint64_t off = mr_uleb(&p, end, &bad);
   if (bad || off >= img->span) {
-    fail(err, n, "%s: the export of %s points outside the image", img->path, name);
+    mr_fail(err, n, "%s: the export of %s points outside the image", img->path, name);
     return NULL;
   }
   return img->base + off;
@@ -440,7 +439,7 @@ void *mr_image_export(const mr_image_t *img, const char *name, char *err, size_t
     if (bad || !next) break;
     p = next;
   }
-  fail(err, n, "%s does not export %s", img->path, name);
+  mr_fail(err, n, "%s does not export %s", img->path, name);
   return NULL;
 }
 

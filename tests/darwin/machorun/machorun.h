@@ -122,6 +122,8 @@ size_t mr_image_exports(const mr_image_t *img, void (*visit)(const char *name, v
  * envp, apple, program vars). Returns how many ran. */
 unsigned mr_image_run_initializers(mr_image_t *img, int argc, char **argv, char **envp);
 uint64_t mr_uleb(const uint8_t **p, const uint8_t *end, bool *bad);
+/* Format a load error into err; returns -1. */
+int mr_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t mr_sleb(const uint8_t **p, const uint8_t *end, bool *bad);
 
 /* ---- fixups (fixups.c) ----------------------------------------------------- */
