@@ -213,7 +213,8 @@ static void lazy_pointers_never_reach_dyld_stub_binder(void) {
     const mr_bind_t *b = &R->fx->binds[i];
     if (!b->lazy) continue;
     lazy++;
-    CHECKF(helper && b->unbound >= R->img->slide + helper->addr && b->unbound < R->img->slide + helper->addr + helper->size,
+    CHECKF(helper && b->unbound >= R->img->slide + helper->addr &&
+               b->unbound < R->img->slide + helper->addr + helper->size,
            "%s's lazy pointer did not lead to __stub_helper before it was bound", b->name);
     CHECK(*b->slot != b->unbound);
     if (!strcmp(b->name, "_getpid")) getpid_bind = b;
@@ -546,7 +547,8 @@ static void size_is_zero_for_anything_not_a_live_block(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECKF(gz->size(gz, bad[i]) == 0, "size(%p) is %zu", bad[i], gz->size(gz, bad[i]));
   void *good[] = {small, medium, large};
-  for (size_t i = 0; i < 3; i++) CHECK(gz->size(gz, good[i]) == api.usable_size(good[i]) && lm_malloc_size(good[i]) == gz->size(gz, good[i]));
+  for (size_t i = 0; i < 3; i++)
+    CHECK(gz->size(gz, good[i]) == api.usable_size(good[i]) && lm_malloc_size(good[i]) == gz->size(gz, good[i]));
   CHECK(gz->size(gz, small) >= 40 && gz->size(gz, large) >= (3u << 20));
 }
 
@@ -800,8 +802,9 @@ static void statistics_are_real(void) {
   gz->introspect->task_statistics(0, (vm_address_t)gz, NULL, &t);
   CHECK(t.blocks_in_use == b.blocks_in_use && t.size_in_use == b.size_in_use && t.size_allocated == b.size_allocated);
   malloc_zone_statistics(NULL, &all);
-  CHECK(all.blocks_in_use == b.blocks_in_use + lm_zone_stats(lm_nano_zone()).live + lm_zone_stats(lm_helper_zone()).live +
-                               lm_zone_stats(lm_purgeable_zone_if_created()).live);
+  CHECK(all.blocks_in_use == b.blocks_in_use + lm_zone_stats(lm_nano_zone()).live +
+                                 lm_zone_stats(lm_helper_zone()).live +
+                                 lm_zone_stats(lm_purgeable_zone_if_created()).live);
   for (int i = 0; i < 100; i++) lm_free(p[i]);
   lm_free(big);
   gz->introspect->statistics(gz, &b);
@@ -1054,7 +1057,8 @@ static void stamp(blk_t *b) {
 
 static void verify(const blk_t *b) {
   CHECKF(filled(b->p, checked_len(b->size), b->seed), "block %p (%zu bytes) changed", (void *)b->p, b->size);
-  if (b->size >= 4096 + 256) CHECKF(filled(b->p + b->size - 256, 256, b->seed + 1), "the tail of %p changed", (void *)b->p);
+  if (b->size >= 4096 + 256)
+    CHECKF(filled(b->p + b->size - 256, 256, b->seed + 1), "the tail of %p changed", (void *)b->p);
   CHECK(lm_malloc_size(b->p) >= b->size);
 }
 

@@ -51,7 +51,6 @@
 
 #define PTR ((uint64_t)sizeof(uintptr_t))
 
-
 /* The slot at segment `seg` + `off`: inside a writable segment's memory. */
 static uintptr_t *slot_at(const mr_image_t *img, unsigned seg, uint64_t off, char *err, size_t n, const char *what) {
   if (seg >= img->nseg) {
@@ -61,7 +60,7 @@ static uintptr_t *slot_at(const mr_image_t *img, unsigned seg, uint64_t off, cha
   const mr_segment_t *s = &img->seg[seg];
   if (off > s->vmsize || s->vmsize - off < PTR || off % PTR) {
     mr_fail(err, n, "%s: a %s at %s+%#llx is outside the segment or misaligned", img->path, what, s->name,
-         (unsigned long long)off);
+            (unsigned long long)off);
     return NULL;
   }
   if (!(s->initprot & PROT_WRITE)) {
@@ -83,7 +82,8 @@ static int rebase(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
     case REBASE_OPCODE_DONE:
       return 0;
     case REBASE_OPCODE_SET_TYPE_IMM:
-      if (imm != REBASE_TYPE_POINTER) return mr_fail(err, n, "%s: rebase type %u (32-bit text) is not supported", img->path, imm);
+      if (imm != REBASE_TYPE_POINTER)
+        return mr_fail(err, n, "%s: rebase type %u (32-bit text) is not supported", img->path, imm);
       continue;
     case REBASE_OPCODE_SET_SEGMENT_AND_OFFSET_ULEB:
       seg = imm;
@@ -129,11 +129,12 @@ static int bind_one(mr_image_t *img, mr_fixups_t *fx, unsigned seg, uint64_t off
   if (!sym) return mr_fail(err, n, "%s: a bind with no symbol", img->path);
   if (ordinal != 1)
     return mr_fail(err, n, "%s: %s is bound to library ordinal %lld; only 1 (libSystem) is supported", img->path, sym,
-                (long long)ordinal);
+                   (long long)ordinal);
   const mr_shim_t *shim = mr_shim_find(sym);
   if (!shim)
-    return mr_fail(err, n, "%s imports %s, which has no shim in machorun's libSystem (tests/darwin/machorun/libsystem.c)",
-                img->path, sym);
+    return mr_fail(err, n,
+                   "%s imports %s, which has no shim in machorun's libSystem (tests/darwin/machorun/libsystem.c)",
+                   img->path, sym);
   uintptr_t *slot = slot_at(img, seg, off, err, n, lazy ? "lazy bind" : "bind");
   if (!slot) return -1;
   if (fx->nbinds == MR_MAX_BINDS) return mr_fail(err, n, "%s: more than %d binds", img->path, MR_MAX_BINDS);
@@ -179,7 +180,8 @@ static int bind(mr_image_t *img, mr_fixups_t *fx, mr_blob_t blob, bool lazy, cha
       continue;
     }
     case BIND_OPCODE_SET_TYPE_IMM:
-      if (imm != BIND_TYPE_POINTER) return mr_fail(err, n, "%s: bind type %u (32-bit text) is not supported", img->path, imm);
+      if (imm != BIND_TYPE_POINTER)
+        return mr_fail(err, n, "%s: bind type %u (32-bit text) is not supported", img->path, imm);
       continue;
     case BIND_OPCODE_SET_ADDEND_SLEB:
       addend = mr_sleb(&p, end, &bad);
@@ -233,16 +235,18 @@ static int interpose(mr_image_t *img, mr_fixups_t *fx, char *err, size_t n) {
   for (unsigned i = 0; i < img->nsect; i++) {
     const mr_section_t *s = &img->sect[i];
     if ((s->flags & SECTION_TYPE) != S_INTERPOSING) continue;
-    if (s->size % (2 * PTR)) return mr_fail(err, n, "%s: %s,%s is not a whole number of tuples", img->path, s->segname, s->name);
+    if (s->size % (2 * PTR))
+      return mr_fail(err, n, "%s: %s,%s is not a whole number of tuples", img->path, s->segname, s->name);
     uintptr_t *t = (uintptr_t *)(img->slide + (uintptr_t)s->addr);
     for (size_t k = 0; k < s->size / (2 * PTR); k++) {
       const mr_segment_t *code = mr_image_segment_at(img, t[2 * k]);
       const mr_bind_t *b = bind_at(fx, &t[2 * k + 1]);
       if (!code || !(code->initprot & PROT_EXEC))
         return mr_fail(err, n, "%s: interpose tuple %zu: the replacement %#lx is not in the image's code", img->path, k,
-                    (unsigned long)t[2 * k]);
+                       (unsigned long)t[2 * k]);
       if (!b || b->lazy || b->value != t[2 * k + 1])
-        return mr_fail(err, n, "%s: interpose tuple %zu: the replacee is not bound to a libSystem symbol", img->path, k);
+        return mr_fail(err, n, "%s: interpose tuple %zu: the replacee is not bound to a libSystem symbol", img->path,
+                       k);
       if (fx->ninterpose == sizeof fx->interpose / sizeof fx->interpose[0])
         return mr_fail(err, n, "%s: too many interpose tuples", img->path);
       fx->interpose[fx->ninterpose++] = (mr_interpose_t){b->name, (void *)t[2 * k]};

@@ -133,8 +133,7 @@ static int pick_slice(mr_image_t *img, int cputype, char *err, size_t n) {
   return mr_fail(err, n, "%s: a universal file with no %s slice (it has: %s)", img->path, arch_name(cputype), have);
 }
 
-static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, uint32_t cmdsize, char *err,
-                          size_t n) {
+static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, uint32_t cmdsize, char *err, size_t n) {
   if (72 + (uint64_t)nsects * 80 > cmdsize) return mr_fail(err, n, "%s: a segment's sections overrun it", img->path);
   for (uint32_t i = 0; i < nsects; i++) {
     const uint8_t *s = cmd + 72 + i * 80;
@@ -150,16 +149,16 @@ static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, 
     uint32_t type = sec->flags & SECTION_TYPE;
     if (nreloc)
       return mr_fail(err, n, "%s: section %s,%s has classic relocations, which dyld info replaced", img->path,
-                  sec->segname, sec->name);
+                     sec->segname, sec->name);
     if (type >= S_THREAD_LOCAL_REGULAR && type <= S_THREAD_LOCAL_INIT_FUNCTION_POINTERS)
       return mr_fail(err, n, "%s: section %s,%s holds thread-local variables (type %#x), which need dyld's TLV support",
-                  img->path, sec->segname, sec->name, type);
+                     img->path, sec->segname, sec->name, type);
     if (type == S_MOD_TERM_FUNC_POINTERS)
       return mr_fail(err, n, "%s: section %s,%s holds terminators, which are not supported", img->path, sec->segname,
-                  sec->name);
+                     sec->name);
     if (type == S_INIT_FUNC_OFFSETS)
       return mr_fail(err, n, "%s: section %s,%s holds initializer offsets (__init_offsets), which are not supported",
-                  img->path, sec->segname, sec->name);
+                     img->path, sec->segname, sec->name);
   }
   return 0;
 }
@@ -168,7 +167,8 @@ static int check_sections(mr_image_t *img, const uint8_t *cmd, uint32_t nsects, 
 static int read_commands(mr_image_t *img, char *err, size_t n) {
   const uint8_t *h = img->slice;
   uint32_t ncmds = le32(h + 16), sizeofcmds = le32(h + 20);
-  if (32 + (uint64_t)sizeofcmds > img->slice_size) return mr_fail(err, n, "%s: the load commands overrun the file", img->path);
+  if (32 + (uint64_t)sizeofcmds > img->slice_size)
+    return mr_fail(err, n, "%s: the load commands overrun the file", img->path);
   const uint8_t *cmd = h + 32, *end = cmd + sizeofcmds;
   bool have_info = false;
   unsigned dylibs = 0;
@@ -212,9 +212,9 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
     }
     case LC_DYLD_CHAINED_FIXUPS:
       return mr_fail(err, n,
-                  "%s: chained fixups (LC_DYLD_CHAINED_FIXUPS) are not supported: machorun applies classic dyld "
-                  "info (LC_DYLD_INFO_ONLY), what ld64 emits for a macOS 11 deployment target",
-                  img->path);
+                     "%s: chained fixups (LC_DYLD_CHAINED_FIXUPS) are not supported: machorun applies classic dyld "
+                     "info (LC_DYLD_INFO_ONLY), what ld64 emits for a macOS 11 deployment target",
+                     img->path);
     case LC_DYLD_EXPORTS_TRIE: /* the trie without LC_DYLD_INFO (chained-fixup images) */
       if (!img->exports.size) {
         img->exports.off = le32(cmd + 8);
@@ -235,7 +235,7 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
       if (size < 80) return mr_fail(err, n, "%s: a short LC_DYSYMTAB", img->path);
       if (le32(cmd + 68) || le32(cmd + 76))
         return mr_fail(err, n, "%s: LC_DYSYMTAB has %u external and %u local relocations, which are not supported",
-                    img->path, le32(cmd + 68), le32(cmd + 76));
+                       img->path, le32(cmd + 68), le32(cmd + 76));
       break;
     /* Nothing to do at load time: identity and provenance (LC_ID_DYLIB,
      * LC_UUID, LC_BUILD_VERSION, LC_VERSION_MIN_MACOSX, LC_SOURCE_VERSION),
@@ -256,7 +256,7 @@ static int read_commands(mr_image_t *img, char *err, size_t n) {
       break;
     default:
       return mr_fail(err, n, "%s: load command %#x%s is not supported", img->path, c,
-                  c & LC_REQ_DYLD ? " (one dyld must understand)" : "");
+                     c & LC_REQ_DYLD ? " (one dyld must understand)" : "");
     }
     cmd += size;
   }
@@ -297,12 +297,15 @@ int mr_image_open(mr_image_t *img, const char *path, int cputype, char *err, siz
     return mr_fail(err, n, "%s: not a Mach-O file (magic %08x)", path, magic_be);
   }
   const uint8_t *h = img->slice;
-  if (img->slice_size < 32 || le32(h) != MH_MAGIC_64) return mr_fail(err, n, "%s: the slice is not a 64-bit Mach-O", path);
+  if (img->slice_size < 32 || le32(h) != MH_MAGIC_64)
+    return mr_fail(err, n, "%s: the slice is not a 64-bit Mach-O", path);
   if ((int)le32(h + 4) != cputype)
     return mr_fail(err, n, "%s: a Mach-O for %s, not %s", path, arch_name((int)le32(h + 4)), arch_name(cputype));
-  if (le32(h + 12) != MH_DYLIB) return mr_fail(err, n, "%s: file type %u, not a dylib (%d)", path, le32(h + 12), MH_DYLIB);
+  if (le32(h + 12) != MH_DYLIB)
+    return mr_fail(err, n, "%s: file type %u, not a dylib (%d)", path, le32(h + 12), MH_DYLIB);
   if (le32(h + 24) & MH_HAS_TLV_DESCRIPTORS)
-    return mr_fail(err, n, "%s: has thread-local variables (MH_HAS_TLV_DESCRIPTORS), which need dyld's TLV support", path);
+    return mr_fail(err, n, "%s: has thread-local variables (MH_HAS_TLV_DESCRIPTORS), which need dyld's TLV support",
+                   path);
   return read_commands(img, err, n);
 }
 
@@ -317,7 +320,8 @@ int mr_image_map(mr_image_t *img, char *err, size_t n) {
   img->span = (size_t)((hi - lo + page - 1) & ~(uint64_t)(page - 1));
   /* One reservation, aligned to the slice's page, so one slide serves all. */
   uint8_t *r = mmap(NULL, img->span + page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) return mr_fail(err, n, "%s: cannot reserve %zu bytes: %s", img->path, img->span, strerror(errno));
+  if (r == MAP_FAILED)
+    return mr_fail(err, n, "%s: cannot reserve %zu bytes: %s", img->path, img->span, strerror(errno));
   uint8_t *a = (uint8_t *)(((uintptr_t)r + page - 1) & ~(uintptr_t)(page - 1));
   if (a > r) munmap(r, (size_t)(a - r));
   if (a + img->span < r + img->span + page) munmap(a + img->span, (size_t)(r + img->span + page - (a + img->span)));
@@ -396,8 +400,9 @@ static void *terminal(const mr_image_t *img, const uint8_t *node, const uint8_t 
     return NULL;
   }
   if (flags & (TRIE_REEXPORT | TRIE_STUB_AND_RESOLVER) || (flags & TRIE_KIND_MASK) != TRIE_KIND_REGULAR) {
-    mr_fail(err, n, "%s: %s is exported with flags %#llx (re-export, resolver, thread-local or absolute), not supported",
-         img->path, name, (unsigned long long)flags);
+    mr_fail(err, n,
+            "%s: %s is exported with flags %#llx (re-export, resolver, thread-local or absolute), not supported",
+            img->path, name, (unsigned long long)flags);
     return NULL;
   }
   uint64_t off = mr_uleb(&p, end, &bad);
@@ -482,7 +487,8 @@ static void walk_node(walk_t *w, const uint8_t *node, size_t len, unsigned depth
 }
 
 size_t mr_image_exports(const mr_image_t *img, void (*visit)(const char *, void *, void *), void *ctx) {
-  walk_t w = {img, img->slice + img->exports.off, img->slice + img->exports.off + img->exports.size, {0}, visit, ctx, 0};
+  walk_t w = {img, img->slice + img->exports.off, img->slice + img->exports.off + img->exports.size, {0}, visit, ctx,
+              0};
   if (img->exports.size) walk_node(&w, w.start, 0, 0);
   return w.count;
 }

@@ -395,7 +395,8 @@ static int sh_munmap(void *addr, size_t len) {
 
 static int sh_mprotect(void *addr, size_t len, int prot) {
   DARWIN_ENTRY();
-  if ((uintptr_t)addr % DARWIN_PAGE) return refuse("mprotect: %p is not aligned to the %zu-byte page", addr, DARWIN_PAGE);
+  if ((uintptr_t)addr % DARWIN_PAGE)
+    return refuse("mprotect: %p is not aligned to the %zu-byte page", addr, DARWIN_PAGE);
   prot &= 7;
   if (prot & (PROT_WRITE | PROT_EXEC)) prot |= PROT_READ;
   /* An unmapped range is ENOMEM on both (xnu: KERN_INVALID_ADDRESS). */
@@ -432,7 +433,8 @@ static int sh_madvise(void *addr, size_t len, int advice) {
       darwin_errno = EINVAL;
       return -1;
     }
-    if ((uintptr_t)addr % DARWIN_PAGE || len % DARWIN_PAGE) return refuse("madvise(MADV_ZERO): %p+%zu is not whole pages", addr, len);
+    if ((uintptr_t)addr % DARWIN_PAGE || len % DARWIN_PAGE)
+      return refuse("madvise(MADV_ZERO): %p+%zu is not whole pages", addr, len);
     /* Private anonymous memory (the arena): MADV_DONTNEED refills with zeros. */
     if (madvise(addr, len, MADV_DONTNEED)) return fail_errno();
     __atomic_add_fetch(&mr_shim_log.madv_zero_ok, 1, __ATOMIC_RELAXED);
