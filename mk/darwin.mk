@@ -3,7 +3,10 @@
 #                      universal build/darwin/libgclzone.dylib
 #   make check-darwin  zone_darwin.c against each generation's <malloc/malloc.h>,
 #                      then against the libmalloc model (Linux; the models of
-#                      libmalloc-792 and -317), then the Mach-O inspection
+#                      libmalloc-792 and -317), the Mach-O inspection, and
+#                      check-machorun: the dylibs run under
+#                      tests/darwin/machorun, x86_64 natively, arm64 under
+#                      qemu-aarch64
 #
 # On Linux the dylibs are cross-built, with no SDK: Debian's clang-16 for
 # {arm64,x86_64}-apple-macos11 against libgclzone/darwin/include (-nostdlibinc
@@ -100,11 +103,39 @@ endef
 $(eval $(call darwin_model,,792))
 $(eval $(call darwin_model,_317,317))
 
-check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone $(BUILD)/tests/darwin_zone_317 darwin
+# ---- the shipped dylibs run on Linux (tests/darwin/machorun) ------------------------
+# machorun is built for each slice's architecture, with the libmalloc model
+# linked in: natively for x86_64, with Debian's aarch64 cross compiler
+# (statically, so qemu-aarch64 needs no sysroot) for arm64.
+# MACHORUN_SCALE_ARM64 sets the work per check under emulation (x86_64: 1).
+MACHORUN_SRC := $(wildcard tests/darwin/machorun/*.c) tests/darwin/libmalloc_model.c
+MACHORUN_DEPS := $(MACHORUN_SRC) $(wildcard tests/darwin/machorun/*.h) tests/darwin/libmalloc_model.h include/gclzone.h
+MACHORUN_CFLAGS = -std=gnu11 -O2 -g $(WARN) -pthread -Iinclude -Itests/darwin -Itests/darwin/include
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+# Debian's qemu-user (qemu-aarch64), or qemu-user-static's binary.
+QEMU_AARCH64 ?= $(or $(shell command -v qemu-aarch64 2>/dev/null),$(shell command -v qemu-aarch64-static 2>/dev/null),qemu-aarch64)
+MACHORUN_SCALE_ARM64 ?= 0.5
+
+$(BUILD)/darwin/machorun/x86_64/machorun: $(MACHORUN_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MACHORUN_CFLAGS) -o $@ $(MACHORUN_SRC)
+
+$(BUILD)/darwin/machorun/arm64/machorun: $(MACHORUN_DEPS)
+	@mkdir -p $(dir $@)
+	$(AARCH64_CC) $(MACHORUN_CFLAGS) -static -o $@ $(MACHORUN_SRC)
+
+MACHORUN_ARGS := --universal $(BUILD)/darwin/libgclzone.dylib --tbd libgclzone/darwin/libSystem.tbd
+
+check-machorun: $(BUILD)/darwin/machorun/x86_64/machorun $(BUILD)/darwin/machorun/arm64/machorun darwin
+	$(BUILD)/darwin/machorun/x86_64/machorun $(MACHORUN_ARGS) $(BUILD)/darwin/x86_64/libgclzone.dylib
+	$(QEMU_AARCH64) $(BUILD)/darwin/machorun/arm64/machorun $(MACHORUN_ARGS) --scale $(MACHORUN_SCALE_ARM64) \
+	  $(BUILD)/darwin/arm64/libgclzone.dylib
+
+check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone $(BUILD)/tests/darwin_zone_317 darwin check-machorun
 	$(BUILD)/tests/darwin_zone
 	$(BUILD)/tests/darwin_zone_317
 	python3 tests/darwin/inspect.py $(BUILD)
 	python3 tests/darwin/doc_refs.py
 
-.PHONY: darwin check-darwin
+.PHONY: darwin check-darwin check-machorun
 -include $(wildcard $(BUILD)/darwin/*/obj/*.d $(BUILD)/darwin/model*/*.d)
