@@ -121,6 +121,9 @@ $(BUILD)/tests/misuse/misuse: tests/misuse/misuse.c | $(BUILD)/tests
 $(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -Wl,--export-dynamic $(BUILD)/libgclzone.a -ldl
 
+$(BUILD)/tests/fork_stdio_static: tests/preload/fork_stdio.c $(BUILD)/libgclzone.a | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/libgclzone.a
+
 $(BUILD)/tests/brk_base: tests/preload/brk_base.c $(BUILD)/libgclzone.a | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(BUILD)/libgclzone.a -ldl
 
@@ -164,7 +167,7 @@ check-unit: $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)/tests/darwin_
 	$(BUILD)/tests/darwin_zone
 	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
 
-check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
+check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/fork_stdio_static $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
        check-darwin
 	$(BUILD)/tests/unit

@@ -230,8 +230,10 @@ typedef struct gcl_front {
   const char *name;
   bool owns_sbrk;   /* the program's sbrk and brk are the host heap's: by
                        default it starts at the program break (process.c) */
-  bool drives_fork; /* the platform calls the fork handlers itself
-                       (libmalloc's force_lock...): no pthread_atfork */
+  bool drives_fork; /* the front end or its platform runs the fork
+                       handlers (ELF: its own pthread_atfork handlers, in
+                       glibc's lock order; Darwin: libmalloc's force_lock...),
+                       so the core registers none */
 } gcl_front_t;
 extern const gcl_front_t gcl_front;
 

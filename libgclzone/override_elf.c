@@ -74,13 +74,47 @@ static size_t libc_usable_size(void *p) {
 static const gcl_foreign_t libc = {libc_free, libc_realloc, libc_usable_size};
 
 /* sbrk is ours, so by default the host heap starts at the program break;
- * glibc runs the fork handlers we register with pthread_atfork. */
-const gcl_front_t gcl_front = {.name = "elf", .owns_sbrk = true, .drives_fork = false};
+ * the fork handlers are ours (below), registered in place of the core's. */
+const gcl_front_t gcl_front = {.name = "elf", .owns_sbrk = true, .drives_fork = true};
+
+/* Fork and stdio. glibc's fork runs the pthread_atfork prepare handlers
+ * first and only then takes stdio's list lock, and its own malloc's locks
+ * after that (glibc >= 2.24, bug 19431: fflush(NULL) holds the list lock
+ * and then takes each stream's lock, and getdelim reallocs while it holds
+ * its stream's). An allocator whose prepare handler takes its locks before
+ * the list lock deadlocks: the forker holds ours and waits for the list,
+ * fflush holds the list and waits for a stream, getline holds the stream
+ * and waits for ours (tests/preload/fork_stdio.c). So our prepare handler
+ * takes the list lock first, as glibc orders its own malloc: _IO_list_lock
+ * is exported by every glibc (GLIBC_2.2.5) and recursive, so fork's own
+ * call takes it once more. In the parent fork drops its hold and we drop
+ * ours; in the child fork has reset the lock (_IO_list_resetlock) before the
+ * child handlers run, so there is nothing of ours to drop. The allocator's
+ * locks must still be held across fork: a child must not inherit a span or
+ * theap structure that a vanished thread was halfway through updating. */
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+
+static void elf_fork_prepare(void) {
+  _IO_list_lock();
+  gcl_process_fork_prepare();
+}
+
+static void elf_fork_parent(void) {
+  gcl_process_fork_parent();
+  _IO_list_unlock();
+}
+
+static void elf_fork_child(void) {
+  gcl_process_fork_child();
+}
 
 /* Reserve the region before main, so that its place does not depend on
- * what the program maps first. */
+ * what the program maps first; register the fork handlers once the
+ * allocator is up (registering may call malloc). */
 __attribute__((constructor)) static void elf_init(void) {
   gcl_process_ensure();
+  gcl_prim_atfork(elf_fork_prepare, elf_fork_parent, elf_fork_child);
 }
 
 GCL_EXPORT void *malloc(size_t size) {

@@ -31,6 +31,12 @@ got=$(timeout 120 env LD_PRELOAD="$LIB" "$T/forks") || fail "forks: $got (status
 ok "$got"
 got=$(timeout 60 env LD_PRELOAD="$LIB" "$T/fork_signal") || fail "fork_signal: $got (status $?; 124 is a hang)"
 ok "$got"
+# glibc bug 19431's three threads (fork, getline, fflush(NULL)): a watchdog
+# in the program turns a deadlock into a failure.
+got=$(timeout 60 env LD_PRELOAD="$LIB" "$T/fork_stdio" 3 2>&1) || fail "fork_stdio: $got"
+ok "$got (preloaded)"
+got=$(timeout 60 "$BUILD/tests/fork_stdio_static" 2 2>&1) || fail "fork_stdio, linked with libgclzone.a: $got"
+ok "$got (linked with libgclzone.a)"
 
 got=$(GCLZONE_ARENA_SIZE=64M GCLZONE_HEAP_SIZE=16M timeout 120 env LD_PRELOAD="$LIB" "$T/exhaust") || fail "$got"
 ok "$got"
