@@ -72,6 +72,18 @@ GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   return p;
 }
 
+/* The span of live block p, or NULL with *why the misuse. A slab block
+ * that carries its free tag is a double free only once its slab confirms
+ * it (gcl_theap_tag_is_free): the program may have written that word. */
+static gcl_span_t *live(const void *p, enum gcl_fatal *why) {
+  gcl_span_t *s = gcl_span_live(p, why);
+  if (gcl_unlikely(!s && *why == GCL_FATAL_DOUBLE_FREE)) {
+    gcl_span_t *t = gcl_span_of(p);
+    if (t->kind == GCL_SPAN_SLAB && !gcl_theap_tag_is_free(t, p)) s = t;
+  }
+  return s;
+}
+
 GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
   if (!p) return;
   int saved = errno;
@@ -81,7 +93,7 @@ GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
     foreign->free(p);
   } else {
     enum gcl_fatal why;
-    gcl_span_t *s = gcl_span_live(p, &why);
+    gcl_span_t *s = live(p, &why);
     if (!s) gcl_log_fatal(why, p, NULL);
     if (gcl_unlikely(gcl_debug_modes)) gcl_debug_free(p, gcl_span_usable(s));
     if (s->kind == GCL_SPAN_LARGE) gcl_span_give(s);
@@ -108,7 +120,7 @@ void *gcl_alloc_calloc(size_t n, size_t size) {
 /* The live block at p (in the region), or fatal with `misuse`. */
 static gcl_span_t *live_or_fatal(const void *p, enum gcl_fatal misuse) {
   enum gcl_fatal why;
-  gcl_span_t *s = gcl_span_live(p, &why);
+  gcl_span_t *s = live(p, &why);
   if (!s) gcl_log_fatal(misuse, p, NULL);
   return s;
 }
@@ -210,7 +222,7 @@ size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign) {
  * bit pattern: the zone's size, gclzone_owns). */
 size_t gcl_alloc_block_size(const void *p) {
   enum gcl_fatal why;
-  gcl_span_t *s = gcl_span_live(p, &why);
+  gcl_span_t *s = live(p, &why);
   return s ? gcl_span_usable(s) : 0;
 }
 

@@ -58,7 +58,7 @@ static size_t list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap)
     uintptr_t tag = b->tag;
     const gcl_block_t *next = gcl_slab_link_get(b);
     GCL_FREE_CLOSE((void *)b);
-    if (tag != gcl_span_free_tag(s)) corrupt(a, "a free block was written after it was freed");
+    if (tag != gcl_span_free_tag(s, b)) corrupt(a, "a free block was written after it was freed");
     holder = a;
     b = next;
   }

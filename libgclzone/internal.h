@@ -358,17 +358,22 @@ typedef struct gcl_span_stats {
 } gcl_span_stats_t;
 void gcl_span_stats(gcl_span_stats_t *out);
 
-/* The free tag of a slab's blocks is the address of the slab's descriptor:
- * a word no program holds (descriptors live in our metadata, never handed
- * out), and one the free fast path has in a register already, so checking
- * and setting it costs no load. Under GCL_SECURE it is xor'ed with the
- * link key, so that freed memory does not show where our metadata lies.
- * The one definition: a reader of another process passes its key. */
-static inline uintptr_t gcl_span_free_tag_keyed(uintptr_t span, uintptr_t key) {
-  return GCL_SECURE ? span ^ key : span;
+/* The free tag of a block is the sum of its slab descriptor's address and
+ * its own: a word no program holds (the sum of two user addresses is above
+ * the user half of the address space, so no pointer has this value, and
+ * descriptors live in our metadata, never handed out), different for every
+ * block, and made of two values the free fast path has in registers
+ * already, so checking and setting it costs one lea and no load. Because it
+ * names the block, a program that copies a freed block's bytes into another
+ * block (glibc's tst-tcfree3) copies a tag that is not the other block's.
+ * Under GCL_SECURE it is xor'ed with the link key too, so that freed memory
+ * does not show where our metadata lies. The one definition: a reader of
+ * another process passes its key. */
+static inline uintptr_t gcl_span_free_tag_keyed(uintptr_t span, uintptr_t block, uintptr_t key) {
+  return (span + block) ^ (GCL_SECURE ? key : 0);
 }
-static inline uintptr_t gcl_span_free_tag(const gcl_span_t *s) {
-  return gcl_span_free_tag_keyed((uintptr_t)s, gcl_spans.link_key);
+static inline uintptr_t gcl_span_free_tag(const gcl_span_t *s, const void *block) {
+  return gcl_span_free_tag_keyed((uintptr_t)s, (uintptr_t)block, gcl_spans.link_key);
 }
 
 /* Is p the start of a block of slab s below its bump pointer, i.e. a block
@@ -399,6 +404,7 @@ void gcl_slab_extend(gcl_span_t *s);
 void gcl_slab_gather(gcl_span_t *s);
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
 void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
+bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
@@ -491,6 +497,7 @@ bool gcl_theap_reset(void);
 gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c);
 void gcl_theap_free(gcl_span_t *s, gcl_block_t *b);
 void gcl_theap_span_empty(gcl_span_t *s);
+bool gcl_theap_tag_is_free(gcl_span_t *s, const gcl_block_t *b);
 void gcl_theap_thread_done(void *theap);
 void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
@@ -601,7 +608,7 @@ static inline void gcl_alloc_free(void *p, const gcl_foreign_t *foreign) {
     gcl_block_t *b = (gcl_block_t *)p;
     if (gcl_likely(gcl_load_relaxed(&s->fast_owner) == gcl_prim_thread_self() &&
                    (!GCL_CHECKS || gcl_span_is_block(s, (uintptr_t)p, s->bump_key)))) {
-      uintptr_t tag = gcl_span_free_tag(s);
+      uintptr_t tag = gcl_span_free_tag(s, b);
       if (gcl_likely(!GCL_CHECKS || b->tag != tag)) {
         gcl_slab_link_set(b, s->local_free);
         b->tag = tag;

@@ -64,15 +64,14 @@ void gcl_slab_extend(gcl_span_t *s) {
   gcl_assert(!s->free && left > 0);
   if (n > left) n = left;
   gcl_block_t *first = (gcl_block_t *)s->bump, *b = first;
-  uintptr_t tag = gcl_span_free_tag(s);
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
     gcl_slab_link_set(b, next);
-    b->tag = tag;
+    b->tag = gcl_span_free_tag(s, b);
     b = next;
   }
   gcl_slab_link_set(b, NULL);
-  b->tag = tag;
+  b->tag = gcl_span_free_tag(s, b);
   s->free = first;
   set_bump(s, s->bump + n * bs);
 }
@@ -125,7 +124,7 @@ void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
   gcl_assert(s->used > 0);
   GCL_FREE_OPEN(b);
   gcl_slab_link_set(b, s->local_free);
-  b->tag = gcl_span_free_tag(s);
+  b->tag = gcl_span_free_tag(s, b);
   GCL_FREE_CLOSE(b);
   s->local_free = b;
   s->used--;
@@ -140,10 +139,34 @@ void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
   do {
     GCL_FREE_OPEN(b); /* closed before the push publishes the block */
     gcl_slab_link_set(b, (gcl_block_t *)old);
-    b->tag = gcl_span_free_tag(s);
+    b->tag = gcl_span_free_tag(s, b);
     GCL_FREE_CLOSE(b);
   } while (!__atomic_compare_exchange_n(&s->remote, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
+}
+
+/* Is b on one of s's three free lists? For a block that carries its free
+ * tag: free, or live with the tag's value written by the program. Only the
+ * owner (or, for an orphan, the holder of gcl_theap_orphan_lock) may ask:
+ * nobody else changes `free` and `local_free`, and `remote` is only ever
+ * taken whole by the owner, so walking it from its head is safe. O(blocks),
+ * on the rare path of a tag match; a list longer than the slab (a cycle
+ * from corruption) ends the walk. */
+bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b) {
+  size_t cap = (s->bump - s->start) / s->block_size;
+  const gcl_block_t *lists[3] = {s->free, s->local_free, (const gcl_block_t *)gcl_load_acquire(&s->remote)};
+  for (int l = 0; l < 3; l++) {
+    size_t n = 0;
+    for (const gcl_block_t *x = lists[l]; x && n <= cap; n++) {
+      if (x == b) return true;
+      GCL_FREE_OPEN((void *)x);
+      const gcl_block_t *next = gcl_slab_link_get(x);
+      GCL_FREE_CLOSE((void *)x);
+      if (!gcl_slab_link_ok(s, next)) break;
+      x = next;
+    }
+  }
+  return false;
 }
 
 /* A free-list link that leaves its slab (GCL_SECURE), named by its holder. */

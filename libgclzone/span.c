@@ -395,7 +395,7 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
   /* Under valgrind memcheck catches double frees itself, and reading a live
    * block's word 1 would be a read of memory the program may never have
    * written. */
-  if (!(gcl_debug_modes & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_span_free_tag(s)) {
+  if (!(gcl_debug_modes & GCL_DEBUG_VALGRIND) && ((const gcl_block_t *)p)->tag == gcl_span_free_tag(s, p)) {
     *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }

@@ -385,6 +385,21 @@ void gcl_theap_free(gcl_span_t *s, gcl_block_t *b) {
   if (s->used == 0) gcl_theap_span_empty(s);
 }
 
+/* Block b of slab s carries its free tag: is it free? The tag proves it
+ * unless the program wrote that word itself, which the slab's lists tell,
+ * when the calling thread may read them: its own slab, or an orphan (under
+ * the orphan lock). Another thread's lists are its own; for its blocks the
+ * tag, which names the block and is no pointer value, is taken as proof. */
+bool gcl_theap_tag_is_free(gcl_span_t *s, const gcl_block_t *b) {
+  gcl_theap_t *h = gcl_theap_self(), *owner = gcl_load_acquire(&s->theap);
+  if (owner && owner == h) return gcl_slab_listed(s, b);
+  if (owner) return true;
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  bool listed = s->kind != GCL_SPAN_SLAB || !s->orphan || gcl_slab_listed(s, b);
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return listed;
+}
+
 /* A slab in its theap's queue has no block out. Keep it if it is the
  * class's current slab (a malloc/free loop would otherwise churn the
  * arena), or if its theap is a fork child's vanished thread's (whose queue

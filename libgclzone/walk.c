@@ -162,7 +162,6 @@ static int slab_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx) {
   if (bs < GCL_ALIGNMENT || bs > GCL_MEDIUM_MAX || bs % GCL_ALIGNMENT || s->bump < s->start ||
       s->bump > s->start + ((size_t)s->slots << GCL_SLOT_SHIFT))
     return 0; /* caught mid-update: nothing to trust */
-  uintptr_t tag = gcl_span_free_tag_keyed(w->at, w->link_key);
   uint64_t live[WINDOW / GCL_ALIGNMENT / 64];
   size_t per = bs > WINDOW ? 1 : WINDOW / bs;
   for (uintptr_t b = s->start; b < s->bump; b += per * bs) {
@@ -174,6 +173,7 @@ static int slab_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx) {
     memset(live, 0, sizeof live);
     for (size_t k = 0; k < n; k++) {
       const gcl_block_t *blk = (const gcl_block_t *)((const char *)p + k * bs);
+      uintptr_t tag = gcl_span_free_tag_keyed(w->at, b + k * bs, w->link_key);
       if (gcl_load_relaxed(&blk->tag) != tag) live[k / 64] |= (uint64_t)1 << (k % 64);
     }
     for (size_t k = 0; k < n; k++)

@@ -38,6 +38,10 @@ ok "$got (preloaded)"
 got=$(timeout 60 "$BUILD/tests/fork_stdio_static" 2 2>&1) || fail "fork_stdio, linked with libgclzone.a: $got"
 ok "$got (linked with libgclzone.a)"
 
+got=$(LD_PRELOAD="$LIB" "$T/tcfree3" 2>&1) || fail "tcfree3: $got"
+[ "$got" = "tcfree3: ok" ] || fail "tcfree3: $got"
+ok "a live block holding a freed block's bytes is freed normally (glibc's tst-tcfree3), locally and remotely"
+
 got=$(GCLZONE_ARENA_SIZE=64M GCLZONE_HEAP_SIZE=16M timeout 120 env LD_PRELOAD="$LIB" "$T/exhaust") || fail "$got"
 ok "$got"
 

@@ -1,5 +1,8 @@
 /* test_misuse.c: heap misuse stops the process with one fixed line (log.c's list). */
 #include "testutil.h"
+#include "internal.h"
+
+#include <pthread.h>
 
 
 static void do_free(void *p) { gclzone_free(p); }
@@ -76,6 +79,76 @@ START_TEST(realloc_of_freed_block) {
 }
 END_TEST
 
+/* glibc's tst-tcfree3: a live block holding a freed block's bytes (the
+ * free tag among them) is freed normally, for small and medium blocks. */
+START_TEST(a_copied_tag_is_no_double_free) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  const size_t sizes[] = {24, 100, 1000, 20000, 100000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    char *a = gclzone_malloc(sizes[i]), *b = gclzone_malloc(sizes[i]);
+    gclzone_free(a);
+    memcpy(b, a, sizes[i]); /* reads freed memory, as the glibc test does */
+    gclzone_free(b);
+    ck_assert(!gclzone_owns(b));
+  }
+}
+END_TEST
+
+/* Even a block whose word 1 holds its own free tag (which a program can only
+ * compute from our internals) is freed, reallocated and sized normally when
+ * it is the calling thread's: its slab's lists say it is live. */
+START_TEST(a_forged_tag_is_confirmed_by_the_owner) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  const size_t sizes[] = {16, 48, 4000, 60000};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *keep = gclzone_malloc(sizes[i]); /* so that the slab has free blocks on its lists */
+    gcl_block_t *b = gclzone_malloc(sizes[i]);
+    gclzone_free(gclzone_malloc(sizes[i]));
+    b->tag = gcl_span_free_tag(gcl_span_of(b), b);
+    ck_assert(gclzone_owns(b));
+    ck_assert_uint_ge(gclzone_usable_size(b), sizes[i]);
+    b = gclzone_realloc(b, sizes[i] - 8); /* stays in place */
+    b->tag = gcl_span_free_tag(gcl_span_of(b), b);
+    gclzone_free(b);
+    ck_assert(!gclzone_owns(b));
+    gclzone_free(keep);
+  }
+}
+END_TEST
+
+static void *free_it(void *p) {
+  gclzone_free(p);
+  return NULL;
+}
+
+static void double_free_remote(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(200);
+  gclzone_free(p);
+  REPORT(p);
+  pthread_t t;
+  pthread_create(&t, NULL, free_it, p);
+  pthread_join(t, NULL);
+}
+
+static void double_free_confirmed(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(40000);
+  gclzone_free(gclzone_malloc(40000));
+  gclzone_free(p);
+  REPORT(p);
+  gclzone_free(p);
+}
+
+/* Real double frees keep their line, from the owner (confirmed by its
+ * lists) and from another thread (the tag is proof). */
+START_TEST(real_double_frees_still_stop) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  expect_fatal(double_free_confirmed, NULL, "double free of %p", NULL);
+  expect_fatal(double_free_remote, NULL, "double free of %p", NULL);
+}
+END_TEST
+
 Suite *suite_misuse(void) {
   Suite *s = suite_create("misuse");
   TCase *t = tcase_create("fatal");
@@ -83,6 +156,9 @@ Suite *suite_misuse(void) {
   tcase_add_test(t, double_frees);
   tcase_add_test(t, invalid_pointers);
   tcase_add_test(t, realloc_of_freed_block);
+  tcase_add_test(t, a_copied_tag_is_no_double_free);
+  tcase_add_test(t, a_forged_tag_is_confirmed_by_the_owner);
+  tcase_add_test(t, real_double_frees_still_stop);
   suite_add_tcase(s, t);
   return s;
 }
