@@ -1,11 +1,11 @@
 # libgclzone: see README.md.
 #   make            build/libgclzone.so, build/libgclzone.a, build/libgclzone_core.a
 #   make check      unit suites (Check), API conformance, stress, preload, misuse, valgrind,
-#                   real programs, examples, GCL, install, a fuzz run, and the Darwin zone
-#                   tests and Mach-O checks (mk/darwin.mk)
+#                   real programs, examples, GCL, install, a fuzz run, the Darwin zone
+#                   tests and Mach-O checks (mk/darwin.mk), and the bench suite's self-test
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
-#   make bench      the benchmark suite (never part of check)
+#   make bench      the benchmark suite (check runs only its self-test: make -C bench test)
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, DESTDIR)
 #   make clean
 # VARIANT=debug builds with GCL_DEBUG=3 and -O1; SECURE=1 encodes and checks
@@ -139,6 +139,7 @@ check: all $(BUILD)/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BU
 	BUILD=$(BUILD) sh tests/gcl.sh
 	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
 	$(MAKE) --no-print-directory fuzz-check
+	$(MAKE) --no-print-directory -C bench test BUILD=$(abspath $(BUILD))
 
 # The real programs at ten times the work, and a ten-minute fuzz run.
 check-long: check
