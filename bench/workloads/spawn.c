@@ -10,7 +10,7 @@
  * blocks each, half of them outliving their thread), nothing here outlives
  * the thread that allocated it.
  *
- *   spawn           40000 threads x BENCH_SCALE
+ *   spawn           50000 threads x BENCH_SCALE
  */
 #include "../bench.h"
 
@@ -45,7 +45,7 @@ static void *work(void *arg) {
 }
 
 int main(void) {
-  long n = bench_scaled(40000);
+  long n = bench_scaled(50000);
   static job_t job[INFLIGHT];
   pthread_t t[INFLIGHT];
   uint64_t check = 0;
