@@ -5,10 +5,11 @@
 #   make check      unit suites (Check), API conformance, stress, the exported symbols, the
 #                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
 #                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), a fuzz
-#                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
+#                   run, the Darwin zone tests and Mach-O checks (mk/darwin.mk), and the
+#                   bench suite's self-test
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
-#   make bench      the benchmark suite (never part of check)
+#   make bench      the benchmark suite (check runs only its self-test: make -C bench test)
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
 #   make uninstall  the same variables: removes exactly what install put there
 #   make clean
@@ -185,6 +186,7 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUIL
 	BUILD=$(BUILD) sh tests/gcl.sh
 	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
 	$(MAKE) --no-print-directory fuzz-check
+	$(MAKE) --no-print-directory -C bench test BUILD=$(abspath $(BUILD))
 
 # The real programs at ten times the work, and a ten-minute fuzz run.
 check-long: check

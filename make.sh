@@ -12,9 +12,10 @@ cd "$(dirname "$0")"
 pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev lld-16 llvm-16
   guile-3.0 redis-server redis-tools gcl maxima mandoc groff-base cmake qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 # The benchmark suite (make bench) also wants the peers it compares against
-# and ruby as a real program.
+# (Debian's, and the tools to build the newest from ../shared/peers) and ruby
+# as a real program.
 for t in "$@"; do
-  [ "$t" != bench ] || pkgs="$pkgs libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 ruby"
+  [ "$t" != bench ] || pkgs="$pkgs libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libtbbmalloc2 cmake g++ ruby"
 done
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
@@ -30,5 +31,11 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# redis from Debian's source package, built on the system malloc by
+# tests/redis_build.sh for the real-program tests and the bench: a deb-src
+# entry and dpkg-dev, as root.
+if ! sh tests/redis_build.sh apt-ready; then
+  if [ "$(id -u)" -eq 0 ]; then sh tests/redis_build.sh apt; else sudo sh tests/redis_build.sh apt; fi
 fi
 exec make -j"$(nproc)" "$@"

@@ -10,17 +10,11 @@
 # library and draws a timeline. Then a DESTDIR install (with a multiarch
 # LIBDIR, which CMake finds relocated in the staging tree), and make
 # uninstall, which must leave nothing of ours and everything else behind.
-set -eu
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/lib.sh"
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
-root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-  echo "install.sh: FAIL: $*"
-  exit 1
-}
+root=$ROOT
+tmp=$TMP
 # Every file and link under $1, one relative path a line, sorted.
 files() { (cd "$1" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort); }
 # What make install must put under a prefix: the fixed files and, from the
@@ -77,7 +71,7 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror $cflags -o "$tmp/minilisp" "$root/examp
   -Wl,--no-as-needed $libs -Wl,--as-needed -lgmp -Wl,-rpath,"$prefix/lib" || fail "minilisp does not build against the installed library"
 out=$("$tmp/minilisp" "$root/examples/minilisp/demo.lisp") || fail "minilisp: $out"
 printf '%s\n' "$out" | grep -q '^minilisp: the GC heap and the GMP limbs never overlapped$' || fail "minilisp: $out"
-echo "install.sh: installed $version: the library as $soname, the man pages, the CMake package; pkg-config builds examples/link and examples/minilisp against it"
+ok "installed $version: the library as $soname, the man pages, the CMake package; pkg-config builds examples/link and examples/minilisp against it"
 
 # ---- CMake ----------------------------------------------------------------------------------
 # cmake_build NAME SOURCE PREFIX [ARGS]: configure and build SOURCE in $tmp/NAME
@@ -144,7 +138,7 @@ probe cmake-version-2 "$tmp/prefix-2.3.4" 1 1.9 2 2.0 2.3 2.3.4 "2.3.4 EXACT" "2
 2...<2.3.4: 0
 2.3.4...2.3.4: 1
 3...4: 0" ] || fail "find_package(gclzone VERSION) of 2.3.4: $(cat "$tmp/cmake-version-2.found")"
-echo "install.sh: CMake: find_package builds examples/link on gclzone::gclzone and a program on gclzone::core, and accepts the versions of its major up to its own"
+ok "CMake: find_package builds examples/link on gclzone::gclzone and a program on gclzone::core, and accepts the versions of its major up to its own"
 
 # ---- gclzone-run ----------------------------------------------------------------------------
 # It finds the installed library, also when called through a symlink.
@@ -166,7 +160,7 @@ set -e
 [ $status -eq 4 ] || fail "installed gclzone-run --timeline: status $status, not the command's 4: $(cat "$tmp/run.err")"
 python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); sys.exit(len(r.findall(".//{http://www.w3.org/2000/svg}polyline")) != 5)' "$tmp/run.svg" ||
   fail "installed gclzone-run --timeline: no chart of 5 series: $(cat "$tmp/run.err")"
-echo "install.sh: the installed gclzone-run preloads it (also through a symlink) and draws a timeline with the installed gclzone-timeline"
+ok "the installed gclzone-run preloads it (also through a symlink) and draws a timeline with the installed gclzone-timeline"
 
 # ---- DESTDIR and uninstall ----------------------------------------------------------------
 # Staged for /usr/local with a multiarch LIBDIR, beside files of another
@@ -204,4 +198,4 @@ diff "$tmp/foreign" "$tmp/got" >"$tmp/diff" || fail "after make uninstall (<: re
 $MAKE -s -C "$root" uninstall BUILD="$BUILD" PREFIX="$prefix" >"$tmp/log" 2>&1 || fail "make uninstall: $(cat "$tmp/log")"
 left=$(files "$prefix")
 [ -z "$left" ] || fail "make uninstall left: $left"
-echo "install.sh: DESTDIR=... LIBDIR=$libdir installs under the stage only, with no trace of it in the files, and CMake builds against the staged tree; make uninstall removes exactly what install put there"
+ok "DESTDIR=... LIBDIR=$libdir installs under the stage only, with no trace of it in the files, and CMake builds against the staged tree; make uninstall removes exactly what install put there"

@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 T=$BUILD/tests/preload
 PY=/usr/bin/python3
+. "$(dirname "$0")/exit_report.sh"
 
 # -- small programs ---------------------------------------------------------
 set +e
@@ -60,7 +61,13 @@ grep -q '^gclzone: arena: .* in [1-9][0-9]* blocks' "$TMP/stats" || fail "no rep
 ok "GCLZONE_SHOW_STATS reports after the program closed stderr"
 
 # -- python3 ---------------------------------------------------------------
+# With GCLZONE_TEST_TRACE set, the script traces its allocations
+# (tracemalloc) and writes Python's own count of its peak heap to stderr.
 cat >"$TMP/work.py" <<'PY'
+import os, sys, tracemalloc
+tracing = "GCLZONE_TEST_TRACE" in os.environ
+if tracing:
+    tracemalloc.start()
 import collections, fractions, hashlib, json, math, re, zlib
 from concurrent.futures import ThreadPoolExecutor
 data = [{"id": i, "name": "item%d" % i, "tags": ["t%d" % (i % 7)] * (i % 5)} for i in range(40000)]
@@ -78,17 +85,24 @@ for i in range(200000):
 print(len(d), sum(len(v) for v in d.values()))
 with ThreadPoolExecutor(4) as ex:
     print(sorted(ex.map(lambda k: hashlib.md5(("x" * k).encode()).hexdigest()[:8], range(0, 4000, 500))))
+if tracing:
+    sys.stderr.write("python-traced-peak %d\n" % tracemalloc.get_traced_memory()[1])
 PY
 want=$(PYTHONMALLOC=malloc $PY "$TMP/work.py")
-got=$(PYTHONMALLOC=malloc GCLZONE_SHOW_STATS=1 LD_PRELOAD=$LIB LD_DEBUG=bindings $PY "$TMP/work.py" 2>"$TMP/py.err")
+got=$(PYTHONMALLOC=malloc GCLZONE_TEST_TRACE=1 env $EXIT_REPORT LD_PRELOAD=$LIB LD_DEBUG=bindings $PY "$TMP/work.py" 2>"$TMP/py.err")
 [ "$got" = "$want" ] || fail "python3 output differs: $got"
 # Debian's python3 is not PIE and takes malloc's address, so its PLT entry
 # is the canonical malloc that libc binds to; that entry binds to us.
 grep -q "binding file .*python3.* to $LIB .*symbol \`malloc'" "$TMP/py.err" || fail "python3's malloc did not bind to libgclzone"
 grep -q "binding file .*libc.so.6 .* to $LIB .*symbol \`calloc'" "$TMP/py.err" || fail "libc's calloc calls did not bind to libgclzone"
-peak=$(sed -n 's/^gclzone: arena: .*(peak \([0-9.]* [KMG]iB\)), .* committed.*/\1/p' "$TMP/py.err")
-[ -n "$peak" ] || fail "python3: no stats report"
-ok "python3 (PYTHONMALLOC=malloc): identical output; malloc bound to libgclzone; arena peak $peak"
+# Under PYTHONMALLOC=malloc every object is a malloc: the arena's peak must
+# hold Python's own peak of traced bytes (tens of MiB for this script).
+set -- $(exit_report "$TMP/py.err")
+[ $# -eq 4 ] || fail "python3: no stats report"
+traced=$(sed -n 's/^python-traced-peak \([0-9]*\)$/\1/p' "$TMP/py.err")
+[ -n "$traced" ] && [ "$traced" -ge 10000000 ] || fail "python3: Python's traced peak is '$traced' bytes"
+[ "$3" -ge "$traced" ] || fail "python3: arena peak $3 bytes < Python's own traced peak $traced"
+ok "python3 (PYTHONMALLOC=malloc): identical output; malloc bound to libgclzone; arena peak $(mib "$3") against Python's traced peak $(mib "$traced")"
 
 # -- sqlite3 ---------------------------------------------------------------
 cat >"$TMP/work.sql" <<'SQL'
@@ -106,8 +120,15 @@ select count(*), total(length(a)) from t;
 select x.a, count(*) from t x join t y on substr(x.a, 1, 6) = substr(y.a, 1, 6) where x.id < 200 group by x.a order by 2 desc, 1 limit 3;
 SQL
 want=$(sqlite3 :memory: <"$TMP/work.sql")
-got=$(GCLZONE_SHOW_STATS=1 LD_PRELOAD=$LIB LD_DEBUG=bindings sqlite3 :memory: <"$TMP/work.sql" 2>"$TMP/sq.err")
+# The preloaded run ends with .stats: SQLite's own count of its heap
+# ("Memory Used: N (max M) bytes"), which the output comparison leaves out.
+got=$({ cat "$TMP/work.sql"; echo .stats; } | env $EXIT_REPORT LD_PRELOAD=$LIB LD_DEBUG=bindings sqlite3 :memory: 2>"$TMP/sq.err")
+sqpeak=$(echo "$got" | sed -n 's/^Memory Used: *[0-9]* (max \([0-9]*\)) bytes$/\1/p')
+got=$(echo "$got" | sed '/^Memory Used: /,$d')
 [ "$got" = "$want" ] || fail "sqlite3 output differs: $got"
 grep -q "binding file .*libsqlite3.so.* to $LIB .*symbol \`malloc'" "$TMP/sq.err" || fail "sqlite3's malloc did not bind to libgclzone"
-grep -q '^gclzone: arena: ' "$TMP/sq.err" || fail "sqlite3: no stats report"
-ok "sqlite3: identical output; malloc bound to libgclzone"
+set -- $(exit_report "$TMP/sq.err")
+[ $# -eq 4 ] || fail "sqlite3: no stats report"
+[ -n "$sqpeak" ] && [ "$sqpeak" -ge 4000000 ] || fail "sqlite3: SQLite's own peak is '$sqpeak' bytes"
+[ "$3" -ge "$sqpeak" ] || fail "sqlite3: arena peak $3 bytes < SQLite's own peak of memory used $sqpeak"
+ok "sqlite3: identical output; malloc bound to libgclzone; arena peak $(mib "$3") against SQLite's own peak $(mib "$sqpeak")"

@@ -6,9 +6,12 @@
  * small objects, served by an allocator's fast paths.
  *
  *   pair [N]        N pairs (default 250 million x BENCH_SCALE): ns per pair
+ *   pair N SIZE     every block of SIZE bytes instead of the eight sizes
+ *                   (instr.sh counts 16 bytes and 8 KiB)
  *   pair N null     the same loop with malloc and free replaced by a fixed
  *                   pool and no call, so that instr.sh can subtract the
- *                   loop's own instructions from an allocator's
+ *                   loop's own instructions from an allocator's (with or
+ *                   without SIZE: the loop is the same)
  *
  * instr.sh runs both under callgrind at N and 2N pairs; the difference
  * divided by N is the cost of one steady-state step, free of start-up.
@@ -16,7 +19,7 @@
 #include "../bench.h"
 
 static void *window[64];
-static const size_t sizes[8] = {16, 32, 24, 48, 64, 16, 100, 40};
+static size_t sizes[8] = {16, 32, 24, 48, 64, 16, 100, 40};
 static char pool[64][128];
 static void *pool_block[64];
 
@@ -44,7 +47,16 @@ static inline void *null_malloc(size_t size, unsigned k) {
 
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : bench_scaled(250000000);
-  int null = argc > 2 && strcmp(argv[2], "null") == 0;
+  int null = 0;
+  for (int a = 2; a < argc; a++) {
+    if (strcmp(argv[a], "null") == 0) {
+      null = 1;
+    } else {
+      long size = atol(argv[a]);
+      if (size <= 0) bench_fail("pair: bad size '%s'", argv[a]);
+      for (int k = 0; k < 8; k++) sizes[k] = (size_t)size;
+    }
+  }
   if (n <= 0) bench_fail("pair: bad count");
   for (int k = 0; k < 64; k++) pool_block[k] = pool[k];
   double t0 = bench_now();
