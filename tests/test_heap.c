@@ -1,19 +1,8 @@
-/* test_heap.c: size classes, slabs, cross-thread frees and thread exit (heap.c). */
+/* test_heap.c: size classes, slabs, cross-thread frees and thread exit (theap.c, slab.c). */
 #include "testutil.h"
 #include "internal.h"
 
 #include <pthread.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define TESTED_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TESTED_UNDER_TSAN 1
-#endif
-#endif
-#ifndef TESTED_UNDER_TSAN
-#define TESTED_UNDER_TSAN 0
-#endif
 
 START_TEST(size_classes_are_sound) {
   size_t prev = 0;
@@ -353,7 +342,7 @@ Suite *suite_heap(void) {
   /* Not under ThreadSanitizer: it ends a thread's life before the last
    * round of destructors, and starts no thread in a multi-threaded fork's
    * child. */
-  if (!TESTED_UNDER_TSAN) {
+  if (!GCL_TEST_TSAN) {
     tcase_add_test(t, a_dead_threads_word_in_a_new_thread);
     tcase_add_test(t, a_vanished_threads_word_in_a_fork_child);
   }

@@ -47,9 +47,8 @@ START_TEST(commit_decommit_purge) {
   void *r;
   size_t n = 16 * page();
   ck_assert_int_eq(gcl_prim_reserve(n, 0, false, &r), 0);
-  char *p = r, err[256];
-  int st = run_captured(touch, p, err, sizeof err);
-  ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV); /* reserved is not committed */
+  char *p = r;
+  ck_assert(!readable(p)); /* reserved is not committed */
   ck_assert_int_eq(gcl_prim_commit(p, n), 0);
   for (size_t i = 0; i < n; i++) ck_assert_int_eq(p[i], 0);
   memset(p, 7, n);
@@ -58,8 +57,8 @@ START_TEST(commit_decommit_purge) {
   ck_assert_int_eq(p[8 * page()], 7);
   p[0] = 9; /* still accessible after a purge */
   ck_assert_int_eq(gcl_prim_decommit(p + 8 * page(), 8 * page()), 0);
-  st = run_captured(touch, p + 8 * page(), err, sizeof err);
-  ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+  ck_assert(!readable(p + 8 * page()));
+  touch(p + 7 * page());
   ck_assert_int_eq(gcl_prim_commit(p + 8 * page(), 8 * page()), 0);
   ck_assert_int_eq(p[8 * page()], 0);
   gcl_prim_release(r, n);

@@ -7,7 +7,7 @@
 
 #define THREADS 4
 #define SLOTS 4096
-#define ITERS 150000
+#define ITERS (GCL_TEST_TSAN ? 20000 : 150000)
 
 typedef struct {
   uint32_t seed;
