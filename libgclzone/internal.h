@@ -270,10 +270,13 @@ extern uint32_t gcl_options_set; /* bit i: gcl_options_table[i] came from the en
 #define GCL_OPTION_HEAP_SIZE 0  /* indices in gcl_options_table */
 #define GCL_OPTION_ARENA_SIZE 1
 #define GCL_OPTION_BASE 2
+#define GCL_OPTION_PURGE_DELAY 5
+#define GCL_OPTION_DIRTY_MAX 6
 extern const gcl_option_t gcl_options_table[];
 extern const size_t gcl_options_count;
 void gcl_options_load(const char *const *env);
 int gcl_options_parse(char kind, const char *s, uint64_t *out);
+int gcl_options_tune(size_t i, uint64_t v);
 
 /* ---- debug.c ------------------------------------------------------------------------------
  * The debug modes (scribble, valgrind); check.c adds GCLZONE_CHECK. */

@@ -1,7 +1,8 @@
 /* log.c: output without stdio, and the fixed list of fatal messages.
  *
  * Everything libgclzone prints goes through gcl_log_fmt, a formatter for the few
- * conversions we need (%s %d %ld %zu %zx %p %c %%), into a stack buffer and
+ * conversions we need (%s %d %ld %zu %zx %p %c %%, each with an optional
+ * width: right-justified), into a stack buffer and
  * out with one write(2). Nothing here allocates or takes a lock, so it is
  * safe inside the allocator and in a signal handler.
  */
@@ -33,6 +34,19 @@ static size_t put_uint(char *buf, size_t cap, size_t n, uint64_t v, unsigned bas
   return n;
 }
 
+/* Right-justify what was written from `start` to `n` in `width` columns
+ * (what fits of it: the buffer keeps its last byte for the NUL). */
+static size_t pad(char *buf, size_t cap, size_t start, size_t n, unsigned width) {
+  size_t len = n - start;
+  if (len >= width) return n;
+  size_t shift = width - len;
+  for (size_t i = n; i-- > start;)
+    if (i + shift + 1 < cap) buf[i + shift] = i + 1 < cap ? buf[i] : ' ';
+  for (size_t i = start; i < start + shift; i++)
+    if (i + 1 < cap) buf[i] = ' ';
+  return n + shift;
+}
+
 static size_t vfmt(char *buf, size_t cap, const char *f, va_list ap) {
   size_t n = 0;
   for (; *f; f++) {
@@ -42,6 +56,9 @@ static size_t vfmt(char *buf, size_t cap, const char *f, va_list ap) {
       continue;
     }
     f++;
+    unsigned width = 0;
+    while (*f >= '0' && *f <= '9') width = width * 10 + (unsigned)(*f++ - '0');
+    size_t start = n;
     if (*f == 'z' || *f == 'l') {
       char c = *f == 'z' ? 'z' : 'l';
       f++;
@@ -69,7 +86,9 @@ static size_t vfmt(char *buf, size_t cap, const char *f, va_list ap) {
       if (n + 1 < cap) buf[n] = '%';
       n++;
       if (!*f) break;
+      continue;
     }
+    n = pad(buf, cap, start, n, width);
   }
   if (cap) buf[n < cap ? n : cap - 1] = 0;
   return n;

@@ -13,7 +13,7 @@
 #define OPT(name, kind, field, dflt, help) {name, kind, offsetof(gcl_options_t, field), dflt, help}
 
 const gcl_option_t gcl_options_table[] = {
-  /* HEAP_SIZE, ARENA_SIZE, BASE first: GCL_OPTION_HEAP_SIZE, _ARENA_SIZE, _BASE. */
+  /* The order is internal.h's GCL_OPTION_* indices. */
   OPT("HEAP_SIZE", 's', heap_size, GCL_DEFAULT_PART, "host heap capacity (gclzone_sbrk)"),
   OPT("ARENA_SIZE", 's', arena_size, GCL_DEFAULT_PART, "malloc arena capacity"),
   OPT("BASE", 'a', base, 0, "fixed host heap base; brk: the program break (default when sbrk is ours); 0: the OS chooses"),
@@ -90,6 +90,16 @@ static const char *match(const char *entry, const char *name) {
   entry += sizeof prefix - 1;
   while (*name && *entry == *name) entry++, name++;
   return !*name && *entry == '=' ? entry + 1 : NULL;
+}
+
+/* Change option `i` (its table index) after start-up, for the few that may
+ * change while the allocator runs (mallopt): DIRTY_MAX and PURGE_DELAY,
+ * which span.c reads as relaxed loads. 0, or EINVAL for any other. */
+int gcl_options_tune(size_t i, uint64_t v) {
+  if (i == GCL_OPTION_DIRTY_MAX) gcl_store_relaxed(&gcl_options.dirty_max, (size_t)v);
+  else if (i == GCL_OPTION_PURGE_DELAY) gcl_store_relaxed(&gcl_options.purge_delay_ms, (long)v);
+  else return EINVAL;
+  return 0;
 }
 
 /* Defaults, then every GCLZONE_* entry of env that names an option. */

@@ -16,6 +16,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h> /* the C library's prototypes check our signatures */
 #include <stdlib.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 /* glibc's own allocator, for blocks it handed out before we took over. */
 extern void __libc_free(void *p);
 extern void *__libc_realloc(void *p, size_t size);
+extern struct mallinfo __libc_mallinfo(void); /* glibc's own, under our mallinfo */
 extern void *__sbrk(intptr_t increment);
 
 /* Is p plausibly a live block of glibc's malloc? Only then is it handed to
@@ -38,7 +40,7 @@ static bool libc_owns(void *p) {
   /* Under valgrind, glibc's malloc is valgrind's own, which checks frees
    * itself (and reports nothing through mallinfo2). */
   if (gcl_debug_modes & GCL_DEBUG_VALGRIND) return true;
-  struct mallinfo2 mi = mallinfo2();
+  struct mallinfo mi = __libc_mallinfo();
   if (!mi.arena && !mi.hblkhd) return false;
   if ((uintptr_t)p & 15) return false;
   size_t h[2], next[2];
@@ -142,6 +144,102 @@ GCL_EXPORT size_t malloc_usable_size(void *p) { return gcl_alloc_usable_size(p, 
 GCL_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
   return gcl_alloc_trim() > 0;
+}
+
+/* ---- glibc's malloc introspection, answered for us ---------------------------
+ * Programs ask glibc's questions (Emacs's malloc-info and memory-report,
+ * mallinfo2 in tools, mallopt in configuration code); preloaded, these
+ * definitions answer them with the arena's figures, not glibc's empty heap.
+ * The arena is glibc's "arena" (its committed bytes), every block handed out
+ * is in uordblks, large ones included: libgclzone maps no block on its own,
+ * so hblks and hblkhd are 0 and uordblks + hblkhd is, as with glibc, what
+ * the program holds. */
+
+static struct mallinfo2 info(void) {
+  gcl_process_ensure();
+  gclzone_stats_t s;
+  gclzone_stats(&s);
+  struct mallinfo2 m = {0};
+  m.arena = s.committed_bytes;                                        /* system bytes */
+  m.uordblks = s.in_use_bytes;                                        /* in use */
+  m.fordblks = s.committed_bytes > s.in_use_bytes ? s.committed_bytes - s.in_use_bytes : 0; /* free */
+  m.keepcost = s.dirty_bytes;                                         /* what malloc_trim can give back */
+  m.usmblks = s.committed_peak; /* glibc leaves it 0; the peak is what it once meant */
+  return m;
+}
+
+GCL_EXPORT struct mallinfo2 mallinfo2(void) {
+  return info();
+}
+
+static int clamp(size_t v) {
+  return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* The int version saturates where glibc's wraps. */
+GCL_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m = info();
+  return (struct mallinfo){clamp(m.arena), clamp(m.ordblks), clamp(m.smblks),  clamp(m.hblks), clamp(m.hblkhd),
+                           clamp(m.usmblks), clamp(m.fsmblks), clamp(m.uordblks), clamp(m.fordblks),
+                           clamp(m.keepcost)};
+}
+
+/* glibc's lines on stderr, with our figures, then our own report. */
+GCL_EXPORT void malloc_stats(void) {
+  struct mallinfo2 m = info();
+  gcl_log_printf(2, "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n", m.arena, m.uordblks);
+  gcl_log_printf(2, "Total (incl. mmap):\nsystem bytes     = %10zu\nin use bytes     = %10zu\n", m.arena, m.uordblks);
+  gcl_log_printf(2, "max mmap regions = %10zu\nmax mmap bytes   = %10zu\n", (size_t)0, (size_t)0);
+  gcl_introspect_report(2);
+}
+
+/* glibc's XML, one <heap> for the arena (free chunks are not counted: the
+ * count is 0, their bytes the committed bytes not in use), and our figures,
+ * the host heap's among them, in a <gclzone> element of their own. The caller hands us a FILE: this is the one function of the
+ * library that writes through stdio (it runs outside the allocator, at the
+ * caller's request, never inside malloc). options must be 0 (EINVAL). */
+GCL_EXPORT int malloc_info(int options, FILE *fp) {
+  if (options != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct mallinfo2 m = info();
+  gclzone_stats_t s;
+  gclzone_stats(&s);
+  gclzone_bounds_t h = gclzone_heap_bounds();
+  char buf[2048];
+  size_t n = gcl_log_fmt(buf, sizeof buf,
+    "<malloc version=\"1\">\n"
+    "<heap nr=\"0\">\n<sizes>\n</sizes>\n"
+    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+    "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+    "<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+    "<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+    "</heap>\n"
+    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+    "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+    "<total type=\"mmap\" count=\"0\" size=\"0\"/>\n"
+    "<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n"
+    "<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+    "<gclzone in-use-blocks=\"%zu\" in-use-bytes=\"%zu\" arena-spans=\"%zu\" dirty=\"%zu\" "
+    "host-heap=\"%zu\" host-heap-peak=\"%zu\" host-heap-capacity=\"%zu\" threads=\"%zu\"/>\n"
+    "</malloc>\n",
+    m.fordblks, m.arena, s.committed_peak, m.arena, m.arena,
+    m.fordblks, m.arena, s.committed_peak, m.arena, m.arena,
+    s.in_use_blocks, s.in_use_bytes, s.arena_used_bytes, s.dirty_bytes, s.heap_bytes, s.heap_peak,
+    (size_t)((char *)h.limit - (char *)h.base), s.threads);
+  if (n >= sizeof buf) n = sizeof buf - 1;
+  return fwrite(buf, 1, n, fp) == n ? 0 : -1;
+}
+
+/* glibc's parameters that mean something here: M_TRIM_THRESHOLD, the free
+ * memory kept before it is given back, is GCLZONE_DIRTY_MAX. Every other
+ * (M_MMAP_THRESHOLD, M_ARENA_MAX, M_PERTURB, ...) has no counterpart and
+ * gets 0, glibc's answer to a parameter it does not know. */
+GCL_EXPORT int mallopt(int param, int value) {
+  gcl_process_ensure();
+  if (param == M_TRIM_THRESHOLD && value >= 0) return gcl_options_tune(GCL_OPTION_DIRTY_MAX, (uint64_t)value) == 0;
+  return 0;
 }
 
 /* sbrk and brk serve the host heap unless GCLZONE_SBRK=0. glibc's malloc

@@ -194,11 +194,14 @@ static void purge_span(gcl_span_t *s) {
 
 static void maybe_purge(void) {
   if (!gcl_spans.lru_first) return;
-  uint64_t now = gcl_options.purge_delay_ms >= 0 ? gcl_prim_clock_ms() : 0;
+  /* Both options may change meanwhile (mallopt: options.c). */
+  long delay = gcl_load_relaxed(&gcl_options.purge_delay_ms);
+  size_t dirty_max = gcl_load_relaxed(&gcl_options.dirty_max);
+  uint64_t now = delay >= 0 ? gcl_prim_clock_ms() : 0;
   while (gcl_spans.lru_first) {
     gcl_span_t *s = gcl_spans.lru_first;
-    bool over = gcl_spans.free[DIRTY].bytes > gcl_options.dirty_max;
-    bool old = gcl_options.purge_delay_ms >= 0 && now - s->freed_ms >= (uint64_t)gcl_options.purge_delay_ms;
+    bool over = gcl_spans.free[DIRTY].bytes > dirty_max;
+    bool old = delay >= 0 && now - s->freed_ms >= (uint64_t)delay;
     if (!over && !old) break;
     purge_span(s);
   }

@@ -39,6 +39,33 @@ ok "$got (preloaded)"
 got=$(timeout 60 "$BUILD/tests/fork_stdio_static" 2 2>&1) || fail "fork_stdio, linked with libgclzone.a: $got"
 ok "$got (linked with libgclzone.a)"
 
+# glibc's introspection calls answer for us: 10 MiB held in blocks is
+# 10 MiB in mallinfo2().uordblks, and mallopt(M_TRIM_THRESHOLD) sets
+# GCLZONE_DIRTY_MAX (the JSON report at exit shows it).
+LD_PRELOAD="$LIB" GCLZONE_SHOW_STATS=json "$T/mallinfo" >"$TMP/mi.out" 2>"$TMP/mi.err" || fail "mallinfo: $(cat "$TMP/mi.err")"
+mi() { sed -n "s/^$1 //p" "$TMP/mi.out"; }
+held=$(mi held)
+[ "$(mi uordblks)" -ge "$held" ] && [ "$(mi uordblks)" -le $((held + held / 10)) ] ||
+  fail "mallinfo2: uordblks $(mi uordblks) for $held bytes held"
+[ "$(mi hblkhd)" = 0 ] && [ "$(mi mallinfo.uordblks)" = "$(mi uordblks)" ] && [ "$(mi arena)" -ge "$(mi uordblks)" ] ||
+  fail "mallinfo: $(cat "$TMP/mi.out")"
+[ "$(mi mallopt.trim) $(mi mallopt.arena_max) $(mi mallopt.mmap_threshold)" = "1 0 0" ] || fail "mallopt: $(cat "$TMP/mi.out")"
+[ "$(gclzone_stat options.DIRTY_MAX "$TMP/mi.err")" = 1048576 ] || fail "mallopt(M_TRIM_THRESHOLD) did not set GCLZONE_DIRTY_MAX"
+stats_use=$(sed -n 's/^in use bytes     = *//p' "$TMP/mi.err" | head -n 1) # after stdout's buffer was allocated
+[ -n "$stats_use" ] && [ "$stats_use" -ge "$(mi uordblks)" ] && [ "$stats_use" -le $(($(mi uordblks) + 65536)) ] ||
+  fail "malloc_stats: $(cat "$TMP/mi.err")"
+grep -q '^gclzone: arena: ' "$TMP/mi.err" || fail "malloc_stats: no report of ours: $(cat "$TMP/mi.err")"
+LD_PRELOAD="$LIB" "$T/mallinfo" xml >"$TMP/mi.xml" 2>/dev/null || fail "malloc_info: status $?"
+python3 - "$TMP/mi.xml" "$held" <<'PY' || fail "malloc_info: $(cat "$TMP/mi.xml")"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+held, g = int(sys.argv[2]), root.find("gclzone")
+assert root.tag == "malloc" and root.get("version") == "1" and root.find("heap").get("nr") == "0"
+assert int(g.get("in-use-bytes")) >= held and int(g.get("in-use-blocks")) >= 100004
+assert int(root.find("system[@type='current']").get("size")) >= held
+PY
+ok "mallinfo2, mallinfo, malloc_stats, malloc_info (well-formed XML) and mallopt answer with the arena's figures: $(mi uordblks) bytes in use for $held held"
+
 got=$(LD_PRELOAD="$LIB" "$T/tcfree3" 2>&1) || fail "tcfree3: $got"
 [ "$got" = "tcfree3: ok" ] || fail "tcfree3: $got"
 ok "a live block holding a freed block's bytes is freed normally (glibc's tst-tcfree3), locally and remotely"

@@ -14,6 +14,8 @@ START_TEST(fmt_conversions) {
   ck_assert_str_eq(b, "0x7f00dead0010 0x0");
   gcl_log_fmt(b, sizeof b, "%s %c 100%%", (char *)NULL, 'q');
   ck_assert_str_eq(b, "(null) q 100%");
+  gcl_log_fmt(b, sizeof b, "[%10zu][%3d][%5s][%2zu]", (size_t)135168, -7, "ab", (size_t)12345);
+  ck_assert_str_eq(b, "[    135168][ -7][   ab][12345]");
 }
 END_TEST
 
@@ -23,6 +25,10 @@ START_TEST(fmt_truncates) {
   ck_assert_str_eq(b, "0123456");
   ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "%zu", (size_t)123456789), 9);
   ck_assert_str_eq(b, "1234567");
+  ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "%10zu", (size_t)42), 10); /* padding, cut at the end */
+  ck_assert_str_eq(b, "       ");
+  ck_assert_uint_eq(gcl_log_fmt(b, sizeof b, "x%9zu", (size_t)12345), 10);
+  ck_assert_str_eq(b, "x    12");
 }
 END_TEST
 
