@@ -58,7 +58,7 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap span slab theap walk check alloc introspect debug prim_posix
+CORE := region options log process hostheap span slab theap walk check alloc introspect debug timeline prim_posix
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 NONE_OBJ := $(BUILD)/obj/front_none.o
 ELF_OBJ := $(BUILD)/obj/override_elf.o
@@ -193,7 +193,7 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)-tsan/tests/uni
 	$(MAKE) --no-print-directory check-sanitizers
 	python3 tests/abi.py $(BUILD)
 	python3 tests/man.py
-	python3 tests/timeline.py
+	BUILD=$(BUILD) python3 tests/timeline.py
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
@@ -231,7 +231,11 @@ $(BUILD)/examples/hello: examples/preload/hello.c | $(BUILD)/examples
 demo: all $(BUILD)/examples/minilisp
 	@echo "== minilisp: a garbage-collected Lisp whose heap grows with gclzone_sbrk and whose"
 	@echo "== GMP bignums keep their limbs in the gclzone arena (examples/minilisp/demo.lisp)"
-	$(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
+	@mkdir -p $(BUILD)/demo
+	GCLZONE_TIMELINE=$(BUILD)/demo/minilisp.timeline $(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
+	@python3 bin/gclzone-timeline --title "minilisp examples/minilisp/demo.lisp" -o $(BUILD)/demo/minilisp-timeline.svg \
+	  $(BUILD)/demo/minilisp.timeline
+	@echo "== its memory over time (GCLZONE_TIMELINE): $(BUILD)/demo/minilisp-timeline.svg"
 
 # ---- bench ----------------------------------------------------------------------
 # The CHECKS=0 and SECURE=1 variants run beside the default build.

@@ -42,6 +42,7 @@ static int move_break(uintptr_t to) {
   }
   brk_now = to;
   if (to > brk_peak) brk_peak = to;
+  if (gcl_unlikely(gcl_load_relaxed(&gcl_timeline_on))) gcl_timeline_host(to - gcl_region.host.base);
   return 0;
 }
 

@@ -10,7 +10,7 @@
  *                check.c (the validators), walk.c (the span iterator)
  *   allocator    theap.c (thread heaps) > slab.c (slabs) > span.c (spans)
  *   parts        hostheap.c (the host heap), region.c (the reservation)
- *   leaves       debug.c, options.c, log.c, prim_posix.c
+ *   leaves       timeline.c, debug.c, options.c, log.c, prim_posix.c
  *
  * Calls only go down this list (tests/layers.py checks the call graph).
  * Data is read across it where a fact has one writer and many readers: the
@@ -256,10 +256,12 @@ typedef struct gcl_options {
   size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
   long scribble;         /* GCLZONE_SCRIBBLE */
   long check;            /* GCLZONE_CHECK */
+  const char *timeline;  /* GCLZONE_TIMELINE: a path in the environment block */
 } gcl_options_t;
 typedef struct gcl_option {
   const char *name;   /* without the GCLZONE_ prefix */
-  char kind;          /* 's' size, 'a' address, 'n' number, 'r' report (a number or "json") */
+  char kind;          /* 's' size, 'a' address, 'n' number, 'r' report (a number or "json"),
+                         'p' a path (a string, kept where the environment holds it) */
   size_t offset;      /* field in gcl_options_t */
   uint64_t dflt;
   const char *help;
@@ -292,6 +294,15 @@ void gcl_debug_close(void *b, size_t n);
 /* Bracket the allocator's own accesses to a free block (for valgrind). */
 #define GCL_FREE_OPEN(b) (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND) ? gcl_debug_open((b), sizeof(gcl_block_t)) : (void)0)
 #define GCL_FREE_CLOSE(b) (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND) ? gcl_debug_close((b), sizeof(gcl_block_t)) : (void)0)
+
+/* ---- timeline.c ------------------------------------------------------------------------------ */
+extern int gcl_timeline_on; /* relaxed: a file is being recorded (callers test it first) */
+extern gcl_lock_t gcl_timeline_lock;
+void gcl_timeline_start(const char *path);
+void gcl_timeline_host(size_t bytes);
+void gcl_timeline_arena(size_t used, size_t committed, size_t dirty);
+void gcl_timeline_finish(void);
+void gcl_timeline_fork_child(void);
 
 /* ---- region.c ------------------------------------------------------------------------------ */
 typedef struct gcl_region {

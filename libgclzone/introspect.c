@@ -131,6 +131,24 @@ static void put_key_addr(json_t *j, const char *key, uintptr_t v) {
   put_str(j, t);
 }
 
+/* s as a JSON string (null for NULL), and a comma. */
+static void put_json_string(json_t *j, const char *s) {
+  if (!s) {
+    put_str(j, "null,");
+    return;
+  }
+  put_str(j, "\"");
+  for (; *s; s++) {
+    char t[8];
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') t[0] = '\\', t[1] = (char)c, t[2] = 0;
+    else if (c < 0x20) gcl_log_fmt(t, sizeof t, "\\u00%c%c", "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
+    else t[0] = (char)c, t[1] = 0;
+    put_str(j, t);
+  }
+  put_str(j, "\",");
+}
+
 /* Replace a trailing comma by `close`. */
 static void close_obj(json_t *j, const char *close) {
   if (j->n && j->buf[j->n - 1] == ',') j->n--;
@@ -186,6 +204,12 @@ GCL_EXPORT void gclzone_print_stats_json(int fd) {
       long v = *(const long *)field;
       if (o->kind == 'r' && v == GCL_OPTIONS_JSON) gcl_log_fmt(t, sizeof t, "\"%s\":\"json\",", o->name);
       else gcl_log_fmt(t, sizeof t, "\"%s\":%ld,", o->name, v);
+    } else if (o->kind == 'p') {
+      const char *v = *(const char *const *)field;
+      gcl_log_fmt(t, sizeof t, "\"%s\":", o->name);
+      put_str(&j, t);
+      put_json_string(&j, v);
+      continue;
     } else if (o->kind == 'a') {
       uintptr_t v = *(const uintptr_t *)field;
       if (v == GCLZONE_BASE_BRK) gcl_log_fmt(t, sizeof t, "\"%s\":\"brk\",", o->name);

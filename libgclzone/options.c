@@ -23,6 +23,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("DIRTY_MAX", 's', dirty_max, (uint64_t)64 << 20, "free resident arena bytes kept at most"),
   OPT("SCRIBBLE", 'n', scribble, 0, "1: fill fresh blocks with 0xaa and freed ones with 0x55"),
   OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
+  OPT("TIMELINE", 'p', timeline, 0, "a file to record the memory timeline into (gclzone-timeline draws it)"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 
@@ -80,6 +81,7 @@ int gcl_options_parse(char kind, const char *s, uint64_t *out) {
 static void set(const gcl_option_t *o, uint64_t v) {
   char *field = (char *)&gcl_options + o->offset;
   if (o->kind == 'n' || o->kind == 'r') *(long *)field = (long)v;
+  else if (o->kind == 'p') *(const char **)field = (const char *)(uintptr_t)v;
   else *(size_t *)field = (size_t)v;
 }
 
@@ -111,8 +113,8 @@ void gcl_options_load(const char *const *env) {
       const gcl_option_t *o = &gcl_options_table[i];
       const char *value = match(*env, o->name);
       if (!value) continue;
-      uint64_t v;
-      if (gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
+      uint64_t v = (uintptr_t)value; /* a path is the string itself */
+      if (o->kind == 'p' || gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
       else gcl_log_printf(2, "gclzone: warning: ignoring GCLZONE_%s=%s: not a valid %s\n", o->name, value,
                           o->kind == 's' ? "size" : o->kind == 'a' ? "address" : o->kind == 'r' ? "report level" : "number");
     }

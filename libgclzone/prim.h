@@ -66,10 +66,20 @@ uintptr_t gcl_prim_program_break(void);
  * read:     copy n bytes from addr, or fail with EFAULT if any of them is
  *           not readable, without a signal (to vet pointers we did not make).
  * dup_fd:   a close-on-exec duplicate of fd numbered >= 3, or -1.
+ * create_locked: open `path` for writing (created 0644, close-on-exec),
+ *           take an exclusive advisory lock on it without waiting (flock:
+ *           EWOULDBLOCK when another process holds it), then empty it;
+ *           *fd gets the descriptor. 0 or an errno value, nothing left open.
+ * close:    close fd, keeping errno.
+ * rss:      the process's resident bytes now (Linux: /proc/self/statm, its
+ *           descriptor kept open after the first call); 0 where unknown.
  * abort:    end the process with SIGABRT, even if SIGABRT is caught.     */
 void gcl_prim_write(int fd, const char *s, size_t n);
 int gcl_prim_read(const void *addr, void *buf, size_t n); /* copy without faulting: 0 or EFAULT */
 int gcl_prim_dup_fd(int fd);
+int gcl_prim_create_locked(const char *path, int *fd);
+void gcl_prim_close(int fd);
+size_t gcl_prim_rss(void);
 _Noreturn void gcl_prim_abort(void);
 
 /* ---- Threads ---------------------------------------------------------------

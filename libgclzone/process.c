@@ -27,8 +27,8 @@ static gclzone_config_t active; /* the configuration in force */
 
 /* The one table of the allocator's locks, in the order they nest: a thread
  * holding one may take only those after it. */
-gcl_lock_t *const gcl_process_locks[] = {&init_lock, &gcl_theap_lock, &gcl_theap_orphan_lock, &gcl_span_lock,
-                                         &gcl_hostheap_lock};
+gcl_lock_t *const gcl_process_locks[] = {&init_lock,          &gcl_theap_lock,    &gcl_theap_orphan_lock,
+                                         &gcl_span_lock,      &gcl_hostheap_lock, &gcl_timeline_lock};
 const size_t gcl_process_nlocks = sizeof gcl_process_locks / sizeof gcl_process_locks[0];
 #define NLOCKS (sizeof gcl_process_locks / sizeof gcl_process_locks[0])
 
@@ -65,6 +65,7 @@ void gcl_process_fork_child(void) {
   for (size_t i = 0; i < NLOCKS; i++) gcl_prim_lock_reinit(gcl_process_locks[i]);
   fork_depth = 0;
   gcl_theap_fork_child();
+  gcl_timeline_fork_child();
 }
 
 /* Reserve with cfg's sizes, or the options', or the defaults. A part whose
@@ -143,6 +144,7 @@ int gcl_process_init(const gclzone_config_t *cfg) {
         int fd = gcl_prim_dup_fd(2);
         if (fd >= 0) gcl_log_fd = fd;
       }
+      gcl_timeline_start(gcl_options.timeline);
     }
   }
   if (err == 0 && !hooks_registered) {
@@ -177,7 +179,9 @@ void gcl_process_ensure(void) {
 /* GCLZONE_SHOW_STATS. Here rather than in introspect.c: every link pulls
  * this file in, so a static link cannot lose the report. */
 __attribute__((destructor)) static void report_at_exit(void) {
-  if (!gcl_process_ready() || !gcl_options.show_stats) return;
+  if (!gcl_process_ready()) return;
+  gcl_timeline_finish();
+  if (!gcl_options.show_stats) return;
   if (gcl_options.show_stats == GCL_OPTIONS_JSON) {
     gclzone_print_stats_json(gcl_log_fd);
     return;

@@ -184,12 +184,15 @@ static void free_insert(gcl_span_t *s) {
 
 /* ---- purging ------------------------------------------------------------------ */
 
+static void note(void);
+
 static void purge_span(gcl_span_t *s) {
   set_remove(s);
   int err = gcl_prim_purge((void *)s->start, bytes_of(s->slots));
   if (err) gcl_log_fatal(GCL_FATAL_OS, (void *)s->start, "madvise");
   s->flags = GCL_SPAN_ZERO | (s->flags & GCL_SPAN_WAS_LARGE);
   free_insert(s);
+  note();
 }
 
 static void maybe_purge(void) {
@@ -318,11 +321,18 @@ static gcl_span_t *take_top(size_t n, size_t align, uint8_t kind) {
   return s;
 }
 
+/* The counters changed: the peaks, and GCLZONE_TIMELINE's figures. */
+static void note(void) {
+  size_t committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
+  if (committed > gcl_spans.committed_peak) gcl_spans.committed_peak = committed;
+  if (gcl_unlikely(gcl_load_relaxed(&gcl_timeline_on)))
+    gcl_timeline_arena(gcl_spans.used, committed, gcl_spans.free[DIRTY].bytes);
+}
+
 static void note_used(int64_t delta) {
   gcl_spans.used += (size_t)delta;
   if (gcl_spans.used > gcl_spans.used_peak) gcl_spans.used_peak = gcl_spans.used;
-  size_t committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
-  if (committed > gcl_spans.committed_peak) gcl_spans.committed_peak = committed;
+  note();
 }
 
 static void note_large(int64_t delta_bytes, int64_t delta_blocks) {

@@ -279,8 +279,69 @@ def test_run_flag():
     check(not os.listdir(rundir), f"gclzone-run --timeline left {os.listdir(rundir)} in TMPDIR")
 
 
+def parse(path):
+    """[(t, [5 values], event)] of a file the library recorded, its format checked."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    check(lines[:2] == HEADER.splitlines(), f"{path}: header {lines[:2]}")
+    out = []
+    for line in lines[2:]:
+        f = line.split("\t")
+        if not check(len(f) == 7 and all(x.isdigit() for x in f[:6]), f"{path}: bad line {line!r}"):
+            continue
+        out.append((int(f[0]), [int(x) for x in f[1:6]], f[6]))
+    return out
+
+
+def test_recorded():
+    """The library's own recordings (GCLZONE_TIMELINE), end to end."""
+    build = os.path.join(sources.ROOT, os.environ.get("BUILD", "build"))
+    lib = os.path.join(build, "libgclzone.so")
+    rec = os.path.join(tmp, "minilisp.tl")
+    env = dict(os.environ, GCLZONE_TIMELINE=rec)
+    r = subprocess.run([os.path.join(build, "examples", "minilisp"),
+                        os.path.join(sources.ROOT, "examples", "minilisp", "demo.lisp")],
+                       env=env, capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, f"minilisp with GCLZONE_TIMELINE: status {r.returncode}: {r.stderr[-300:]}")
+    samples = parse(rec)
+    events = [e for _, _, e in samples]
+    check(events[:1] == ["start"] and events[-1:] == ["exit"], f"minilisp: events {events[:3]}...{events[-3:]}")
+    check(all(e in ("start", "heap", "arena", "full", "exit") for e in events), f"minilisp: events {set(events)}")
+    check(all(b[0] >= a[0] for a, b in zip(samples, samples[1:])), "minilisp: time goes back")
+    # minilisp grows and shrinks its GC heap with gclzone_sbrk (it says how often): a sample at each move.
+    m = re.search(r"grew (\d+) times and shrank (\d+) times", r.stdout)
+    moves = int(m.group(1)) + int(m.group(2)) if m else 0
+    check(moves > 0 and events.count("heap") >= moves, f"minilisp: {events.count('heap')} heap samples for {moves} moves")
+    check(all(v[0] % 4096 == 0 for _, v, _ in samples), "minilisp: a host heap size that is no whole page")
+    check(max(v[0] for _, v, _ in samples) > 1 << 20 and max(v[4] for _, v, _ in samples) > 1 << 20,
+          "minilisp: the host heap or the RSS never grew past 1 MiB")
+    check(all(v[1] <= v[2] + (1 << 20) for _, v, _ in samples), "minilisp: more arena in use than committed")
+    rc, root, err = draw(open(rec).read(), "--title", "minilisp")
+    check(rc == 0, f"minilisp's recording: gclzone-timeline failed: {err}")
+    if rc == 0:
+        check_chart("minilisp's recording", root, samples, title="minilisp")
+    # gclzone-run --timeline with the real library, through a shell whose children
+    # inherit GCLZONE_TIMELINE: only the shell records (it holds the file's lock).
+    out = os.path.join(tmp, "run.svg")
+    hello = os.path.join(build, "examples", "hello")
+    r = subprocess.run([RUN, f"--lib={lib}", f"--timeline={out}", "sh", "-c", f"{hello}; {hello} >/dev/null"],
+                       capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0 and os.path.exists(out), f"gclzone-run --timeline: status {r.returncode}: {r.stderr}")
+    if os.path.exists(out):
+        root = ET.parse(out).getroot()
+        n = [t for t in texts(root) if re.match(r"\d+ samples? over", t)]
+        check(root.tag == f"{NS}svg" and n, f"gclzone-run --timeline: {n}")
+    # A fork child stops recording: one start and one exit, the parent's.
+    rec = os.path.join(tmp, "fork.tl")
+    env = dict(os.environ, GCLZONE_TIMELINE=rec, LD_PRELOAD=lib)
+    subprocess.run([sys.executable, "-c", "import os, sys\nif os.fork() == 0: sys.exit(0)\nos.wait()"],
+                   env=env, timeout=60)
+    events = [e for _, _, e in parse(rec)]
+    check(events.count("start") == 1 and events.count("exit") == 1, f"a forked child wrote into the file: {events}")
+
+
 def main():
-    for test in (test_small, test_one_sample, test_many, test_damaged, test_errors, test_run_flag):
+    for test in (test_small, test_one_sample, test_many, test_damaged, test_errors, test_run_flag, test_recorded):
         test()
     subprocess.run(["rm", "-rf", tmp])
     if failures:
@@ -289,7 +350,9 @@ def main():
         sys.exit(1)
     print("timeline.py: gclzone-timeline draws well-formed SVG with one line per series whose points are the "
           "samples (7 exactly; 1; 100000 with every peak kept), skips damaged lines, rejects non-timelines; "
-          "gclzone-run --timeline draws the command's recording and keeps its status")
+          "gclzone-run --timeline draws the command's recording and keeps its status; the library's own "
+          "recording of minilisp has a sample at every move of its heap and draws to its samples; programs "
+          "a recording process starts, and its fork children, record nothing over it")
 
 
 main()
