@@ -59,13 +59,14 @@ static size_t taken_by_others(void) {
 }
 
 START_TEST(lock_table_lists_every_lock_once) {
-  gcl_lock_t *const known[] = {&gcl_theap_lock, &gcl_theap_orphan_lock, &gcl_span_lock, &gcl_hostheap_lock};
+  gcl_lock_t *const known[] = {&gcl_theap_lock, &gcl_theap_orphan_lock, &gcl_span_lock, &gcl_hostheap_lock,
+                               &gcl_timeline_lock};
   for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
     size_t seen = 0;
     for (size_t i = 0; i < gcl_process_nlocks; i++) seen += gcl_process_locks[i] == known[k];
     ck_assert_uint_eq(seen, 1);
   }
-  ck_assert_uint_eq(gcl_process_nlocks, 5); /* and the init lock */
+  ck_assert_uint_eq(gcl_process_nlocks, 6); /* and the init lock */
 }
 END_TEST
 
