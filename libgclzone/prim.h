@@ -38,12 +38,17 @@
  * release:  unmap a reservation (only used to undo one that is unusable).
  * commit:   make reserved pages readable and writable. Pages never written
  *           since reserve/decommit/purge read as zero.
+ * reserved: is [p, p+size) still all our reservation, i.e. mapped with no
+ *           access (a program may map over it with MAP_FIXED, or unmap part
+ *           of it)? 0, or EEXIST when something else is there. Linux reads
+ *           /proc/self/maps; where that cannot be read, 0.
  * decommit: give the pages back to the OS and make them inaccessible again.
  * purge:    give the pages back to the OS; they stay accessible and read as
  *           zero on the next touch (MADV_DONTNEED semantics).           */
 int gcl_prim_reserve(size_t size, uintptr_t hint, bool exact, void **out);
 int gcl_prim_release(void *p, size_t size);
 int gcl_prim_commit(void *p, size_t size);
+int gcl_prim_reserved(const void *p, size_t size);
 int gcl_prim_decommit(void *p, size_t size);
 int gcl_prim_purge(void *p, size_t size);
 size_t gcl_prim_page_size(void);

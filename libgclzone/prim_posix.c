@@ -72,6 +72,66 @@ int gcl_prim_commit(void *p, size_t size) {
   return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
 }
 
+#if GCL_OS_LINUX
+static uintptr_t hex(const char **s) {
+  uintptr_t v = 0;
+  for (;; ++*s) {
+    char c = **s;
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return v;
+    v = v * 16 + (uintptr_t)d;
+  }
+}
+
+/* One line of /proc/self/maps, "start-end perms ...": does it leave
+ * [*cursor, end) unbroken? Advances *cursor over what it covers. */
+static int maps_line(const char *line, uintptr_t *cursor, uintptr_t end) {
+  uintptr_t lo = hex(&line);
+  if (*line++ != '-') return 0;
+  uintptr_t hi = hex(&line);
+  if (*line++ != ' ' || hi <= *cursor || lo >= end) return 0;
+  if (lo > *cursor) return EEXIST;                                   /* a hole: part of it was unmapped */
+  if (line[0] != '-' || line[1] != '-' || line[2] != '-') return EEXIST; /* someone's accessible mapping */
+  *cursor = hi;
+  return 0;
+}
+
+int gcl_prim_reserved(const void *p, size_t size) {
+  int saved = errno;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return 0; /* no /proc: nothing to tell */
+  }
+  uintptr_t cursor = (uintptr_t)p, end = cursor + size;
+  char buf[4096];
+  size_t have = 0;
+  int err = 0;
+  ssize_t r;
+  while (!err && cursor < end && (r = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+    have += (size_t)r;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    while (!err && cursor < end && (nl = __builtin_strchr(line, '\n'))) {
+      *nl = 0;
+      err = maps_line(line, &cursor, end);
+      line = nl + 1;
+    }
+    have = (size_t)(buf + have - line);
+    __builtin_memmove(buf, line, have);
+    if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: its path, drop it */
+  }
+  close(fd);
+  errno = saved;
+  return err ? err : cursor < end ? EEXIST : 0;
+}
+#else
+int gcl_prim_reserved(const void *p, size_t size) {
+  (void)p, (void)size;
+  return 0; /* mach_vm_region would tell; not yet */
+}
+#endif
+
 int gcl_prim_decommit(void *p, size_t size) {
   /* Replacing our own pages with a fresh reserved mapping frees them and
    * restores PROT_NONE in one call. MAP_FIXED is safe here: the range is

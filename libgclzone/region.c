@@ -70,12 +70,24 @@ void gcl_region_unreserve(void) {
 }
 
 /* Commit part up to `upto` (rounded up to `step`, clipped to the part).
- * 0; ENOMEM when upto is beyond the part or the OS refuses. */
+ * 0; ENOMEM when upto is beyond the part or the OS refuses, or when the
+ * range is no longer all ours: a program that maps over the reservation
+ * with MAP_FIXED (glibc's tst-malloc-alternate-path) must not have its
+ * pages made ours and writable; the part then stops below that mapping
+ * (its limit is lowered, once, with a warning). The check reads the memory
+ * map, once per growth (the host heap grows by the runtime's increments,
+ * the arena by 4 MiB, the metadata by 64 KiB). */
 int gcl_region_grow(gcl_part_t *part, uintptr_t upto, size_t step) {
   if (upto > part->limit) return ENOMEM;
   if (upto <= part->committed) return 0;
   uintptr_t to = gcl_align_up(upto, step);
   if (to > part->limit) to = part->limit;
+  if (gcl_prim_reserved((void *)part->committed, to - part->committed)) {
+    gcl_log_printf(2, "gclzone: warning: a mapping was placed over the region between %p and %p; "
+                      "that part stops growing at %p\n", (void *)part->committed, (void *)to, (void *)part->committed);
+    part->limit = part->committed;
+    return ENOMEM;
+  }
   int err = gcl_prim_commit((void *)part->committed, to - part->committed);
   if (err) return ENOMEM;
   part->committed = to;

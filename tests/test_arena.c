@@ -171,6 +171,36 @@ START_TEST(exhaustion_is_clean_and_recoverable) {
 }
 END_TEST
 
+/* The same in the arena: a page mapped over its reserved tail stops the
+ * arena's growth there, with a clean ENOMEM, and the page is untouched. */
+static void map_over_the_arena(void *arg) {
+  (void)arg;
+  small_region(64 * MiB, 256 * MiB);
+  gclzone_bounds_t a = gclzone_arena_bounds();
+  char *theirs = (char *)a.base + 64 * MiB;
+  if (mmap(theirs, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != theirs) _exit(10);
+  memset(theirs, 'y', 4096);
+  void *blocks[64];
+  int n = 0;
+  while (n < 64 && (blocks[n] = gclzone_malloc(4 * MiB))) n++;
+  if (n == 64 || n < 10 || errno != ENOMEM) _exit(11);
+  for (int i = 0; i < n; i++)
+    if ((char *)blocks[i] + 4 * MiB > theirs && (char *)blocks[i] < theirs + 4096) _exit(12);
+  for (int i = 0; i < 4096; i++)
+    if (theirs[i] != 'y') _exit(13);
+  for (int i = 0; i < n; i++) gclzone_free(blocks[i]);
+  if (!gclzone_malloc(4 * MiB)) _exit(14); /* what is below still serves */
+  _exit(0);
+}
+
+START_TEST(a_mapping_over_the_arena_is_not_taken) {
+  char err[512];
+  int st = run_captured(map_over_the_arena, NULL, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st, err);
+  ck_assert_msg(strstr(err, "gclzone: warning: a mapping was placed over the region between ") != NULL, "%s", err);
+}
+END_TEST
+
 Suite *suite_arena(void) {
   Suite *s = suite_create("arena");
   TCase *t = tcase_create("spans");
@@ -182,6 +212,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, aligned_spans);
   tcase_add_test(t, resize_in_place);
   tcase_add_test(t, exhaustion_is_clean_and_recoverable);
+  tcase_add_test(t, a_mapping_over_the_arena_is_not_taken);
   suite_add_tcase(s, t);
   return s;
 }

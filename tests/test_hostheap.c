@@ -241,6 +241,36 @@ START_TEST(concurrent_sbrk_hands_out_disjoint_ranges) {
 }
 END_TEST
 
+/* glibc's tst-malloc-alternate-path: a program maps a page over the
+ * reservation just above the break. The host heap grows up to it, never over
+ * it: the page keeps its owner's contents and protection. */
+static void map_over_the_host_heap(void *arg) {
+  (void)arg;
+  small_region(64 * MiB, 64 * MiB);
+  char *base = gclzone_sbrk(0);
+  long pg = sysconf(_SC_PAGESIZE);
+  char *theirs = mmap(base + 4 * pg, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (theirs != base + 4 * pg) _exit(10);
+  memset(theirs, 'x', (size_t)pg);
+  if (gclzone_sbrk(2 * pg) != base) _exit(11); /* below their page: fine */
+  memset(base, 1, 2 * (size_t)pg);
+  errno = 0;
+  if (gclzone_sbrk(4 * pg) != (void *)-1 || errno != ENOMEM) _exit(12); /* would cover it */
+  if (gclzone_sbrk(0) != base + 2 * pg) _exit(13);
+  for (long i = 0; i < pg; i++)
+    if (theirs[i] != 'x') _exit(14);
+  if (gclzone_sbrk(256 * pg) != (void *)-1) _exit(15); /* the heap stops below it for good */
+  _exit(0);
+}
+
+START_TEST(a_mapping_over_the_heap_is_not_taken) {
+  char err[512];
+  int st = run_captured(map_over_the_host_heap, NULL, err, sizeof err);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s", st, err);
+  ck_assert_msg(strstr(err, "gclzone: warning: a mapping was placed over the region between ") != NULL, "%s", err);
+}
+END_TEST
+
 Suite *suite_hostheap(void) {
   Suite *s = suite_create("hostheap");
   TCase *t = tcase_create("sbrk contract");
@@ -249,6 +279,7 @@ Suite *suite_hostheap(void) {
   tcase_add_test(t, grow_returns_old_break_zeroed_writable);
   tcase_add_test(t, shrink_then_grow_gives_zero_again);
   tcase_add_test(t, shrink_releases_whole_pages);
+  tcase_add_test(t, a_mapping_over_the_heap_is_not_taken);
   tcase_add_test(t, never_below_the_base);
   tcase_add_test(t, capacity_is_exact);
   tcase_add_test(t, probing_increments_fail_cleanly);

@@ -32,6 +32,14 @@ START_TEST(reserve_exactly_or_not_at_all) {
   void *r = NULL;
   ck_assert_int_eq(gcl_prim_reserve(64 * page(), (uintptr_t)p + 100 * page(), true, &r), EEXIST);
   ck_assert_int_eq(mine[0], 42); /* still there, still ours */
+  ck_assert_int_eq(gcl_prim_reserved(q, 64 * page()), 0); /* all ours */
+  char *over = mmap((char *)q + 10 * page(), page(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ck_assert_ptr_eq(over, (char *)q + 10 * page());
+  ck_assert_int_eq(gcl_prim_reserved(q, 64 * page()), EEXIST);    /* someone's page inside */
+  ck_assert_int_eq(gcl_prim_reserved(q, 10 * page()), 0);         /* below it: still ours */
+  munmap((char *)q + 20 * page(), page());
+  ck_assert_int_eq(gcl_prim_reserved((char *)q + 11 * page(), 20 * page()), EEXIST); /* a hole */
+  ck_assert_int_eq(gcl_prim_reserved((char *)q + 21 * page(), 40 * page()), 0);
   munmap(mine, page());
   gcl_prim_release(q, 64 * page());
 }
