@@ -306,7 +306,9 @@ void gcl_timeline_fork_child(void);
 
 /* ---- region.c ------------------------------------------------------------------------------ */
 typedef struct gcl_region {
-  uintptr_t base, size;   /* the whole reservation */
+  uintptr_t base, size;   /* the whole reservation (holes included, once shrunk) */
+  size_t released;        /* bytes of it given back by gcl_region_shrink */
+  size_t tail_released;   /* of which at its end */
   gcl_part_t host;        /* the host heap (hostheap.c moves `committed`) */
   gcl_part_t arena;       /* the malloc arena (span.c) */
   gcl_part_t map;         /* the slot map */
@@ -317,6 +319,7 @@ extern gcl_region_t gcl_region;
 int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base);
 void gcl_region_unreserve(void);
 int gcl_region_grow(gcl_part_t *part, uintptr_t upto, size_t step);
+size_t gcl_region_shrink(uintptr_t host_limit, uintptr_t arena_limit);
 static inline bool gcl_region_contains(const void *p) {
   return (uintptr_t)p - gcl_region.base < gcl_region.size;
 }
@@ -524,6 +527,7 @@ static inline gcl_theap_t *gcl_theap_self(void) {
 extern int gcl_process_state; /* atomic: 0 not yet, 1 initializing, 2 ready */
 int gcl_process_init(const gclzone_config_t *cfg);
 void gcl_process_ensure(void);
+void gcl_process_fit(size_t limit);
 static inline bool gcl_process_ready(void) {
   return gcl_load_acquire(&gcl_process_state) == 2;
 }

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <malloc.h> /* the C library's prototypes check our signatures */
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* glibc's own allocator, for blocks it handed out before we took over. */
@@ -240,6 +241,38 @@ GCL_EXPORT int mallopt(int param, int value) {
   gcl_process_ensure();
   if (param == M_TRIM_THRESHOLD && value >= 0) return gcl_options_tune(GCL_OPTION_DIRTY_MAX, (uint64_t)value) == 0;
   return 0;
+}
+
+/* ---- RLIMIT_AS ---------------------------------------------------------------
+ * The reservation counts against the address-space limit, so a program
+ * that lowers RLIMIT_AS after start (test harnesses, sandboxes, glibc's
+ * tst-malloc-thread-fail) could no longer create threads, map memory or
+ * dlopen. Before such a limit takes effect the region is shrunk to what is
+ * committed plus a share of what the limit leaves (gcl_process_fit); then
+ * the kernel's prlimit does the rest. glibc's setrlimit64 and prlimit64 are
+ * the same functions on 64-bit targets. */
+static int limit_as(int pid, int resource, const struct rlimit *new_limit, struct rlimit *old_limit) {
+  if (resource == RLIMIT_AS && new_limit && (pid == 0 || pid == getpid())) gcl_process_fit(new_limit->rlim_cur);
+  int err = gcl_prim_prlimit(pid, resource, new_limit, old_limit);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+GCL_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl) {
+  return limit_as(0, (int)resource, rl, NULL);
+}
+GCL_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl) {
+  return limit_as(0, (int)resource, (const struct rlimit *)rl, NULL);
+}
+GCL_EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *new_limit, struct rlimit *old) {
+  return limit_as(pid, (int)resource, new_limit, old);
+}
+GCL_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource, const struct rlimit64 *new_limit,
+                         struct rlimit64 *old) {
+  return limit_as(pid, (int)resource, (const struct rlimit *)new_limit, (struct rlimit *)old);
 }
 
 /* sbrk and brk serve the host heap unless GCLZONE_SBRK=0. glibc's malloc

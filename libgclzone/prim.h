@@ -78,6 +78,11 @@ uintptr_t gcl_prim_program_break(void);
  * close:    close fd, keeping errno.
  * rss:      the process's resident bytes now (Linux: /proc/self/statm, its
  *           descriptor kept open after the first call); 0 where unknown.
+ * vm_size:  the process's address space in use, what RLIMIT_AS counts (the
+ *           same file's first field); 0 where unknown.
+ * as_limit: the soft RLIMIT_AS, or SIZE_MAX when there is none.
+ * prlimit:  prlimit(2) itself (pid 0: this process), so that a front end
+ *           that wraps setrlimit can still call the kernel's. 0 or errno.
  * abort:    end the process with SIGABRT, even if SIGABRT is caught.     */
 void gcl_prim_write(int fd, const char *s, size_t n);
 int gcl_prim_read(const void *addr, void *buf, size_t n); /* copy without faulting: 0 or EFAULT */
@@ -85,6 +90,9 @@ int gcl_prim_dup_fd(int fd);
 int gcl_prim_create_locked(const char *path, int *fd);
 void gcl_prim_close(int fd);
 size_t gcl_prim_rss(void);
+size_t gcl_prim_vm_size(void);
+size_t gcl_prim_as_limit(void);
+int gcl_prim_prlimit(int pid, int resource, const void *new_limit, void *old_limit);
 _Noreturn void gcl_prim_abort(void);
 
 /* ---- Threads ---------------------------------------------------------------

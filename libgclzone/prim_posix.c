@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -312,25 +313,67 @@ void gcl_prim_close(int fd) {
 #endif
 
 #if GCL_OS_LINUX
-/* The second field of /proc/self/statm: resident pages (Linux >= 2.6). */
-size_t gcl_prim_rss(void) {
+/* Field `which` of /proc/self/statm, in bytes: 0 the address space, 1 the
+ * resident pages (Linux >= 2.6). */
+static size_t statm(int which) {
   static int fd = -1; /* relaxed: a race opens it twice, harmlessly */
   int saved = errno;
-  if (__atomic_load_n(&fd, __ATOMIC_RELAXED) < 0) __atomic_store_n(&fd, open("/proc/self/statm", O_RDONLY | O_CLOEXEC), __ATOMIC_RELAXED);
+  if (__atomic_load_n(&fd, __ATOMIC_RELAXED) < 0)
+    __atomic_store_n(&fd, open("/proc/self/statm", O_RDONLY | O_CLOEXEC), __ATOMIC_RELAXED);
   char buf[128];
-  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+  int f = __atomic_load_n(&fd, __ATOMIC_RELAXED);
+  ssize_t n = f >= 0 ? pread(f, buf, sizeof buf - 1, 0) : -1;
   errno = saved;
   if (n <= 0) return 0;
   buf[n] = 0;
   const char *p = buf;
-  while (*p && *p != ' ') p++; /* skip the size */
+  for (int i = 0; i < which; i++) {
+    while (*p && *p != ' ') p++;
+    if (*p) p++;
+  }
   size_t pages = 0;
-  for (p++; *p >= '0' && *p <= '9'; p++) pages = pages * 10 + (size_t)(*p - '0');
+  for (; *p >= '0' && *p <= '9'; p++) pages = pages * 10 + (size_t)(*p - '0');
   return pages * gcl_prim_page_size();
 }
-#else
+
 size_t gcl_prim_rss(void) {
-  return 0; /* task_info would tell; not needed by the Darwin front end yet */
+  return statm(1);
+}
+
+size_t gcl_prim_vm_size(void) {
+  return statm(0);
+}
+
+int gcl_prim_prlimit(int pid, int resource, const void *new_limit, void *old_limit) {
+  int saved = errno;
+  long r = syscall(SYS_prlimit64, pid, resource, new_limit, old_limit);
+  int err = r == 0 ? 0 : errno;
+  errno = saved;
+  return err;
+}
+
+size_t gcl_prim_as_limit(void) {
+  struct rlimit rl;
+  if (gcl_prim_prlimit(0, RLIMIT_AS, NULL, &rl) || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return (size_t)rl.rlim_cur;
+}
+#else
+size_t gcl_prim_as_limit(void) {
+  return SIZE_MAX; /* macOS does not enforce RLIMIT_AS on mmap */
+}
+
+/* task_info would tell; not needed by the Darwin front end yet. */
+size_t gcl_prim_rss(void) {
+  return 0;
+}
+
+size_t gcl_prim_vm_size(void) {
+  return 0;
+}
+
+int gcl_prim_prlimit(int pid, int resource, const void *new_limit, void *old_limit) {
+  (void)pid, (void)resource, (void)new_limit, (void)old_limit;
+  return ENOSYS;
 }
 #endif
 

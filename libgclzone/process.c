@@ -85,7 +85,24 @@ static int reserve(const gclzone_config_t *cfg) {
   bool chosen = (cfg && cfg->base) || (gcl_options_set & (1u << GCL_OPTION_BASE));
   if (!chosen && gcl_front.owns_sbrk && gcl_options.sbrk) base = GCLZONE_BASE_BRK;
   if (base == GCLZONE_BASE_BRK && !(base = gcl_prim_program_break()) && chosen) return EINVAL;
-  const size_t floor = (size_t)256 << 20;
+  /* Under a finite RLIMIT_AS (ulimit -v) the sizes nobody chose take half
+   * of what the limit leaves beyond the address space already in use (the
+   * other half stays the program's: threads, mappings, libraries), as
+   * gcl_process_fit does when the limit is lowered later: a quarter of it
+   * for the host heap and three for the arena when neither was chosen (a
+   * program is more likely to malloc than to sbrk). The halving below
+   * remains for address space that is short for other reasons (valgrind). */
+  size_t limit = gcl_prim_as_limit(), vm = gcl_prim_vm_size();
+  if (limit != SIZE_MAX && (heap_free || arena_free)) {
+    size_t budget = limit > vm ? (limit - vm) / 2 : 0;
+    size_t fixed = (heap_free ? 0 : heap) + (arena_free ? 0 : arena);
+    size_t left = budget > fixed ? budget - fixed : 0;
+    left -= left / 32; /* the guards and the metadata */
+    size_t heap_share = arena_free ? left / 4 : left, arena_share = heap_free ? left - heap_share : left;
+    if (heap_free && heap_share < heap) heap = heap_share;
+    if (arena_free && arena_share < arena) arena = arena_share;
+  }
+  const size_t floor = (size_t)16 << 20;
   int err;
   for (;;) {
     err = gcl_region_reserve(heap, arena, base);
@@ -116,7 +133,7 @@ static bool config_matches(const gclzone_config_t *cfg) {
 
 static bool region_untouched(void) {
   return gcl_load_relaxed(&gcl_spans.top) == 0 && gcl_hostheap_break() == gcl_region.host.base &&
-         gcl_theap_count() == 0;
+         gcl_theap_count() == 0 && gcl_region.released == 0; /* a shrunk one has holes others may fill */
 }
 
 int gcl_process_init(const gclzone_config_t *cfg) {
@@ -174,6 +191,38 @@ GCL_COLD static void ensure_slow(void) {
 
 void gcl_process_ensure(void) {
   if (gcl_unlikely(!gcl_process_ready())) ensure_slow();
+}
+
+/* The program lowers RLIMIT_AS to `limit` (the ELF front end sees setrlimit
+ * and prlimit). The reservation counts against it, so make it cost what is
+ * committed plus room to grow: of what the limit leaves beyond the rest of
+ * the process's address space, half stays the program's (threads, mmap,
+ * dlopen) and half is ours; our room is shared between the host heap and
+ * the arena in proportion to what each has committed (at least 1 MiB each).
+ * Nothing committed is given back, so a limit below that is met as far as
+ * it can be. The region then cannot grow past the new limits, ever: that
+ * is the trade, and why only a lowered limit triggers it. */
+void gcl_process_fit(size_t limit) {
+  if (!gcl_process_ready()) return;
+  for (size_t i = 0; i < NLOCKS; i++) gcl_prim_lock(gcl_process_locks[i]);
+  const gcl_region_t *r = &gcl_region;
+  size_t vm = gcl_prim_vm_size(), ours = r->size - r->released;
+  size_t others = vm > ours ? vm - ours : 0;
+  size_t ours_max = limit > others ? (limit - others) / 2 : 0;
+  if (vm && ours > ours_max) {
+    size_t host = r->host.committed - r->host.base, arena = r->arena.committed - r->arena.base;
+    size_t meta = (r->map.committed - r->map.base) + (r->spans.committed - r->spans.base) +
+                  (r->theaps.committed - r->theaps.base);
+    size_t used = host + arena + meta, room = ours_max > used ? ours_max - used : 0;
+    const size_t mib = (size_t)1 << 20;
+    size_t host_room = (size_t)((unsigned __int128)room * (host + mib) / (host + arena + 2 * mib));
+    /* The arena's metadata grows with it: per slot, a map entry, a
+     * descriptor and (at most) a thread heap struct. */
+    const size_t per_slot = sizeof(gcl_span_t *) + sizeof(gcl_span_t) + sizeof(gcl_theap_t);
+    size_t arena_room = (room - host_room) / (GCL_SLOT_SIZE + per_slot) * GCL_SLOT_SIZE;
+    gcl_region_shrink(r->host.committed + host_room, r->arena.committed + arena_room);
+  }
+  for (size_t i = NLOCKS; i-- > 0;) gcl_prim_unlock(gcl_process_locks[i]);
 }
 
 /* GCLZONE_SHOW_STATS. Here rather than in introspect.c: every link pulls

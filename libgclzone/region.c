@@ -18,19 +18,32 @@
 
 gcl_region_t gcl_region;
 
-/* Lay the parts out from `base`; returns the total size needed. */
+/* The guard after the host heap: 1/64 of it, between 1 MiB and 1 GiB (a
+ * runaway write past a full host heap meets it before the arena; a small
+ * heap does not need a gigabyte of address space for that, and RLIMIT_AS
+ * counts it). */
+static size_t guard_of(size_t heap_size) {
+  size_t g = heap_size / 64;
+  if (g < ((size_t)1 << 20)) g = (size_t)1 << 20;
+  return g > GCL_DEFAULT_GUARD ? GCL_DEFAULT_GUARD : g;
+}
+
+/* Lay the parts out from `base`; returns the total size needed. Thread
+ * heap structs are reserved for as many threads as the arena has slots (a
+ * thread that allocates holds at least a slot), at most GCL_MAX_THEAPS. */
 static size_t layout(gcl_region_t *r, uintptr_t base, size_t heap_size, size_t arena_size) {
   size_t slots = arena_size >> GCL_SLOT_SHIFT;
+  size_t theaps = slots < GCL_MAX_THEAPS ? slots : GCL_MAX_THEAPS;
   uintptr_t p = base;
   r->host = (gcl_part_t){p, p + heap_size, p};
-  p = gcl_align_up(p + heap_size + GCL_DEFAULT_GUARD, GCL_ARENA_ALIGN);
+  p = gcl_align_up(p + heap_size + guard_of(heap_size), GCL_ARENA_ALIGN);
   r->arena = (gcl_part_t){p, p + arena_size, p};
   p += arena_size + GCL_ARENA_ALIGN; /* guard */
   r->map = (gcl_part_t){p, p + gcl_align_up(slots * sizeof(gcl_span_t *), GCL_SLOT_SIZE), p};
   p = r->map.limit;
   r->spans = (gcl_part_t){p, p + gcl_align_up(slots * sizeof(gcl_span_t), GCL_SLOT_SIZE), p};
   p = r->spans.limit;
-  r->theaps = (gcl_part_t){p, p + gcl_align_up(GCL_MAX_THEAPS * sizeof(gcl_theap_t), GCL_SLOT_SIZE), p};
+  r->theaps = (gcl_part_t){p, p + gcl_align_up(theaps * sizeof(gcl_theap_t), GCL_SLOT_SIZE), p};
   p = r->theaps.limit;
   r->base = base;
   r->size = p - base;
@@ -49,7 +62,7 @@ int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base) {
   heap_size = gcl_align_up(heap_size, GCL_SLOT_SIZE);
   arena_size = gcl_align_up(arena_size, GCL_SLOT_SIZE);
 
-  gcl_region_t r;
+  gcl_region_t r = {0};
   /* Slack for aligning the arena (4 MiB) and, when the OS picks the place,
    * the host heap's base (to a slot). */
   size_t total = layout(&r, 0, heap_size, arena_size) + GCL_ARENA_ALIGN + (base ? 0 : GCL_SLOT_SIZE);
@@ -62,6 +75,57 @@ int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base) {
   r.size = total;
   gcl_region = r;
   return 0;
+}
+
+/* Release [lo, hi) of the reservation (its no-access, uncommitted pages),
+ * rounded inwards to pages; the bytes released. */
+static size_t release(uintptr_t lo, uintptr_t hi) {
+  size_t page = gcl_prim_page_size();
+  lo = gcl_align_up(lo, page);
+  hi &= ~(uintptr_t)(page - 1);
+  if (hi <= lo || gcl_prim_release((void *)lo, hi - lo)) return 0;
+  return hi - lo;
+}
+
+/* Lower a part's limit to `to` (never below what it has committed, never
+ * above its limit); the new limit. */
+static uintptr_t lower(gcl_part_t *p, uintptr_t to) {
+  size_t page = gcl_prim_page_size();
+  to = gcl_align_up(to, page);
+  if (to < p->committed) to = p->committed;
+  if (to < p->limit) p->limit = to;
+  return p->limit;
+}
+
+/* Make the reservation cost what is in use plus the room given: the host
+ * heap may grow to `host_limit`, the arena to `arena_limit`, and the
+ * metadata parts keep what that arena needs; everything above each part's
+ * new limit, and the guards but a slot after the host heap and the arena,
+ * goes back to the OS. The parts keep their places (what is committed never
+ * moves), so the holes left between them may be taken by other mappings:
+ * the parts then cannot grow back, which is the point. For a program that
+ * lowers RLIMIT_AS (process.c); with every allocator lock held. Returns the
+ * bytes released. */
+size_t gcl_region_shrink(uintptr_t host_limit, uintptr_t arena_limit) {
+  gcl_region_t *r = &gcl_region;
+  uintptr_t end = r->base + r->size - r->tail_released, old_host = r->host.limit, old_arena = r->arena.limit;
+  size_t released = 0;
+  lower(&r->host, host_limit);
+  lower(&r->arena, arena_limit);
+  size_t slots = (r->arena.limit - r->arena.base) >> GCL_SLOT_SHIFT;
+  size_t theaps = slots < GCL_MAX_THEAPS ? slots : GCL_MAX_THEAPS;
+  lower(&r->map, r->map.base + gcl_align_up(slots * sizeof(gcl_span_t *), GCL_SLOT_SIZE));
+  lower(&r->spans, r->spans.base + gcl_align_up(slots * sizeof(gcl_span_t), GCL_SLOT_SIZE));
+  lower(&r->theaps, r->theaps.base + gcl_align_up(theaps * sizeof(gcl_theap_t), GCL_SLOT_SIZE));
+  if (r->host.limit < old_host) released += release(r->host.limit + GCL_SLOT_SIZE, r->arena.base);
+  if (r->arena.limit < old_arena) released += release(r->arena.limit + GCL_SLOT_SIZE, r->map.base);
+  released += release(r->map.limit, r->spans.base);
+  released += release(r->spans.limit, r->theaps.base);
+  size_t tail = release(r->theaps.limit, end);
+  r->tail_released += tail;
+  released += tail;
+  r->released += released;
+  return released;
 }
 
 void gcl_region_unreserve(void) {

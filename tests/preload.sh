@@ -39,6 +39,14 @@ ok "$got (preloaded)"
 got=$(timeout 60 "$BUILD/tests/fork_stdio_static" 2 2>&1) || fail "fork_stdio, linked with libgclzone.a: $got"
 ok "$got (linked with libgclzone.a)"
 
+# A program that lowers RLIMIT_AS after start, and one started under a limit
+# (ulimit -v) that lowers it further: threads, mappings, blocks and dlopen
+# keep working, as on glibc's malloc.
+got=$(LD_PRELOAD="$LIB" "$T/rlimit_as" 256 2>&1) || fail "$got"
+ok "$got"
+got=$( (ulimit -v 262144 && LD_PRELOAD="$LIB" "$T/rlimit_as" 240) 2>&1) || fail "under ulimit -v 262144: $got"
+ok "started under ulimit -v 262144 (256 MiB) and lowered to 240 MiB: it all still works"
+
 # glibc's introspection calls answer for us: 10 MiB held in blocks is
 # 10 MiB in mallinfo2().uordblks, and mallopt(M_TRIM_THRESHOLD) sets
 # GCLZONE_DIRTY_MAX (the JSON report at exit shows it).
