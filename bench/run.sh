@@ -11,7 +11,8 @@
 #      interleaved, REPS times (raw.tsv, log/);
 #   3. instructions per malloc/free pair under callgrind (instr.sh);
 #   4. the report: results.md and results.svg (report.py).
-# Environment: OUT (build/bench), BUILD, REPS, SCALE, ONLY, LIBDIR, PEERS (the built peers).
+# Environment: OUT (build/bench), BUILD, REPS, SCALE, ONLY, LIBDIR, PEERS (the built peers),
+# ALLOCS (a comma-separated list of allocator names to keep; empty: all).
 set -eu
 cd "$(dirname "$0")"
 SRC=$(pwd)
@@ -42,6 +43,13 @@ for peer in mimalloc2:$LIBDIR/libmimalloc.so.2 jemalloc:$LIBDIR/libjemalloc.so.2
 done
 [ -z "$missing" ] || echo "run.sh: not installed or not built, left out:$missing (./make.sh bench installs and builds them)" >&2
 
+if [ -n "${ALLOCS:-}" ]; then
+  keep=""
+  for a in $allocs; do
+    case ",$ALLOCS," in *",${a%%=*},"*) keep="$keep $a" ;; esac
+  done
+  allocs=$keep
+fi
 libc=$(readlink -f "$(ldd "$OUT/bin/whoami" | sed -n 's/.*libc\.so\.6 => \([^ ]*\).*/\1/p')")
 for a in $allocs; do
   name=${a%%=*}

@@ -37,13 +37,18 @@ static unsigned class_for(size_t size, size_t align) {
   return c < GCL_NCLASSES ? c : 0;
 }
 
-/* The fast path's miss: the current slab s of the size's class (size <=
- * GCL_DIRECT_MAX) has an empty free list. Most often the owner's frees have
- * piled up on local_free meanwhile: swap them in, in a few instructions;
- * else the slow path. (Not an entry of its own: a slab exists, so the
- * process is initialized.) */
+/* The fast path's miss: the current slab s of the size's class has an
+ * empty free list. For a real slab (the empty span has no class), the
+ * process is up and no debug mode is on: straight to the theap, which
+ * gathers the slab's remote frees or finds another slab of the class; else
+ * (no slab yet, a debug mode, the arena full: errno) the slow path. (Not an
+ * entry of its own: where it does not go to the slow path, a slab exists,
+ * so the process is initialized.) */
 GCL_NOINLINE void *gcl_alloc_refill(size_t size, gcl_span_t *s) {
-  if (gcl_likely(gcl_slab_refill(s))) return gcl_slab_pop(s);
+  if (gcl_likely(s->sclass)) {
+    void *b = gcl_theap_alloc(gcl_theap_self(), s->sclass);
+    if (gcl_likely(b != NULL)) return b;
+  }
   return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
 }
 
@@ -104,6 +109,7 @@ GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
 
 void *gcl_alloc_malloc(size_t size) {
   if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
+  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium(size);
   if (gcl_unlikely(size > PTRDIFF_MAX)) return enomem();
   return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
 }
@@ -111,8 +117,8 @@ void *gcl_alloc_malloc(size_t size) {
 void *gcl_alloc_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total) || total > PTRDIFF_MAX) return enomem();
-  if (total > GCL_DIRECT_MAX) return gcl_alloc_slow(total, GCL_ALIGNMENT, true);
-  void *p = gcl_alloc_small(total);
+  if (total > GCL_MEDIUM_MAX) return gcl_alloc_slow(total, GCL_ALIGNMENT, true);
+  void *p = total <= GCL_DIRECT_MAX ? gcl_alloc_small(total) : gcl_alloc_medium(total);
   if (p) memset(p, 0, total);
   return p;
 }

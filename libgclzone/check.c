@@ -58,7 +58,7 @@ static size_t list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap)
     uintptr_t tag = b->tag;
     const gcl_block_t *next = gcl_slab_link_get(b);
     GCL_FREE_CLOSE((void *)b);
-    if (tag != gcl_span_free_tag(s, b)) corrupt(a, "a free block was written after it was freed");
+    if (tag != gcl_span_free_tag(s, b)) gcl_slab_written_after_free(b);
     holder = a;
     b = next;
   }
@@ -78,7 +78,6 @@ static void slab_lists(const gcl_span_t *s, const gcl_theap_t *owner) {
     corrupt(s->start, "a slab's bump key disagrees with its bump pointer");
   size_t cap = (s->bump - s->start) / s->block_size;
   size_t n = list_blocks(s, s->free, cap);
-  n += list_blocks(s, s->local_free, cap - n);
   /* used counts blocks handed out, including those freed by other threads
    * and not gathered yet (remote, which other threads push onto
    * concurrently, so it is left alone here). */

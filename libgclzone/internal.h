@@ -112,7 +112,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_DIRECT_N (GCL_DIRECT_MAX / 16 + 1)
 #define GCL_MEDIUM_MAX ((size_t)128 << 10) /* largest size class; above it, large blocks */
 #define GCL_NCLASSES 69           /* classes 1..68; 0 is unused */
-#define GCL_SLAB_MIN_BLOCKS 8     /* a slab aims at this many blocks... */
+#define GCL_SLAB_MIN_BLOCKS 32     /* a slab aims at this many blocks... */
 #define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (slab.c: gcl_slab_slots) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
@@ -144,15 +144,14 @@ struct gcl_theap;
  *  - span.c: start, slots, kind, flags, the free-bin and lru links,
  *    freed_ms, and usable_end of a large block;
  *  - slab.c: the block geometry (sclass, block_size, blockmagic, bump, bump_key,
- *    usable_end of a slab) and the three free lists: `free` to allocate
- *    from, `local_free` for the owner's frees, `remote` for frees from other
- *    threads (mimalloc's free-list sharding), with used and remote_count;
+ *    usable_end of a slab) and the two free lists: `free`, the owner's, to
+ *    allocate from and to free onto, and `remote` for frees from other
+ *    threads, with used and remote_count;
  *  - theap.c: the slab's owner (theap, fast_owner, full, orphan)
  *    and its queue links (next, prev).
  * The first line is the fast paths'. */
 typedef struct gcl_span {
   gcl_block_t *free;      /* the owner only */
-  gcl_block_t *local_free;
   uintptr_t fast_owner;   /* relaxed: its theap's thread (gcl_prim_thread_self)
                              while in the theap's queue, else 0 */
   uintptr_t start;
@@ -181,12 +180,15 @@ typedef struct gcl_spanq {
   gcl_span_t *first, *last;
 } gcl_spanq_t;
 
-/* A thread heap ("theap"): a thread's slabs. direct[] maps (size + 15) / 16
- * to the current slab of the size's class for sizes up to GCL_DIRECT_MAX,
- * so malloc is one lookup. Not to be confused with the host heap
- * (hostheap.c), the runtime's sbrk. */
+/* A thread heap ("theap"): a thread's slabs. cur[c] is the current slab of
+ * class c, and direct[] maps (size + 15) / 16 to cur[] of the size's class
+ * for sizes up to GCL_DIRECT_MAX, so small malloc is one lookup (medium
+ * malloc computes the class first). Both point at an empty span where there
+ * is no current slab, or in a debug mode. Not to be confused with the host
+ * heap (hostheap.c), the runtime's sbrk. */
 typedef struct gcl_theap {
   gcl_span_t *direct[GCL_DIRECT_N];
+  gcl_span_t *cur[GCL_NCLASSES];
   gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
   gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
   uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
@@ -423,6 +425,8 @@ void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
 void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
 bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
+_Noreturn void gcl_slab_written_after_free(const void *block);
+void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_block_t *next);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
  * power of two is split in four (160, 192, 224, 256, 320, ...): small
@@ -466,27 +470,21 @@ static inline bool gcl_slab_link_ok(const gcl_span_t *s, const gcl_block_t *next
   return !GCL_SECURE || !next || (uintptr_t)next - s->start < s->bump - s->start;
 }
 
-/* The first block of `free` (not NULL), handed out (owner only). */
+/* The first block of `free` (not NULL), handed out (owner only). Under
+ * GCLZONE_CHECK the block is checked as it is reused (its tag and its link
+ * as it was freed: a write after free is caught even when the block goes
+ * straight back out, before any validator pass). */
 static inline gcl_block_t *gcl_slab_pop(gcl_span_t *s) {
   gcl_block_t *b = s->free;
   gcl_assert(b != NULL);
   GCL_FREE_OPEN(b);
   gcl_block_t *next = gcl_slab_link_get(b);
   if (gcl_unlikely(!gcl_slab_link_ok(s, next))) gcl_slab_bad_link(b);
+  if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_CHECK)) gcl_slab_check_reuse(s, b, next);
   s->free = next;
   b->tag = 0;
   s->used++;
   return b;
-}
-
-/* `free` is empty: make the owner's own frees allocatable in three stores,
- * unless remote frees wait too (gcl_slab_gather takes both). False when
- * there is nothing to swap in (or s is the empty span). */
-static inline bool gcl_slab_refill(gcl_span_t *s) {
-  if (!s->local_free || gcl_load_relaxed(&s->remote)) return false;
-  s->free = s->local_free;
-  s->local_free = NULL;
-  return true;
 }
 
 /* A slab's fields are filled in by its thread after span.c hands the span
@@ -597,13 +595,12 @@ size_t gcl_alloc_trim(void);
 void *gcl_alloc_sbrk(intptr_t increment);
 int gcl_alloc_brk(void *addr);
 
-/* malloc for size <= GCL_DIRECT_MAX: one load chain and one branch; a miss
+/* The fast paths' pop from the current slab of size's class: one load
+ * chain and one branch; a miss
  * (an empty free list, a thread with no theap yet, a debug mode, a process
  * not initialized) goes to gcl_alloc_refill, and from there, unless the
  * slab's own frees can be swapped in, to the slow path. */
-static inline void *gcl_alloc_small(size_t size) {
-  gcl_theap_t *h = gcl_theap_self();
-  gcl_span_t *s = h->direct[(size + 15) >> 4];
+static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size) {
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
     gcl_block_t *next = gcl_slab_link_get(b);
@@ -616,7 +613,19 @@ static inline void *gcl_alloc_small(size_t size) {
   return gcl_alloc_refill(size, s);
 }
 
-/* free: a block of a slab that this thread owns goes on its local list;
+static inline void *gcl_alloc_small(size_t size) {
+  return gcl_alloc_pop(gcl_theap_self()->direct[(size + 15) >> 4], size);
+}
+
+/* The same for GCL_DIRECT_MAX < size <= GCL_MEDIUM_MAX: the class by its
+ * formula instead of the table. */
+static inline void *gcl_alloc_medium(size_t size) {
+  return gcl_alloc_pop(gcl_theap_self()->cur[gcl_slab_class_of(size)], size);
+}
+
+/* free: a block of a slab that this thread owns goes back on its free list,
+ * where the next malloc of its class finds it (LIFO: the block still warm in
+ * the cache is the one handed out again);
  * everything else (other threads' blocks, large blocks, NULL, foreign and
  * invalid pointers, double frees) takes the slow path. */
 static inline void gcl_alloc_free(void *p, const gcl_foreign_t *foreign) {
@@ -628,9 +637,9 @@ static inline void gcl_alloc_free(void *p, const gcl_foreign_t *foreign) {
                    (!GCL_CHECKS || gcl_span_is_block(s, (uintptr_t)p, s->bump_key)))) {
       uintptr_t tag = gcl_span_free_tag(s, b);
       if (gcl_likely(!GCL_CHECKS || b->tag != tag)) {
-        gcl_slab_link_set(b, s->local_free);
+        gcl_slab_link_set(b, s->free);
         b->tag = tag;
-        s->local_free = b;
+        s->free = b;
         if (gcl_unlikely(--s->used == 0)) gcl_theap_span_empty(s);
         return;
       }

@@ -122,6 +122,7 @@ __attribute__((constructor)) static void elf_init(void) {
 
 GCL_EXPORT void *malloc(size_t size) {
   if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
+  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium(size);
   return gcl_alloc_malloc(size);
 }
 

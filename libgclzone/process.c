@@ -215,7 +215,8 @@ void gcl_process_fit(size_t limit) {
                   (r->theaps.committed - r->theaps.base);
     size_t used = host + arena + meta, room = ours_max > used ? ours_max - used : 0;
     const size_t mib = (size_t)1 << 20;
-    size_t host_room = (size_t)((unsigned __int128)room * (host + mib) / (host + arena + 2 * mib));
+    size_t x = (host + mib) >> 20, t = (host + arena + 2 * mib) >> 20; /* in MiB: no overflow, no 128-bit division */
+    size_t host_room = room / t * x + room % t * x / t;
     /* The arena's metadata grows with it: per slot, a map entry, a
      * descriptor and (at most) a thread heap struct. */
     const size_t per_slot = sizeof(gcl_span_t *) + sizeof(gcl_span_t) + sizeof(gcl_theap_t);

@@ -2,17 +2,19 @@
  * lists.
  *
  * Owns a slab's block geometry (class, block size, bump pointer and bump
- * key, usable end) and its three free lists (mimalloc's free-list
- * sharding): `free` to allocate from, `local_free` where the owner frees,
- * and `remote`, a lock-free stack where other threads free. Which thread
- * owns a slab, and which queue it sits in, is theap.c's business.
+ * key, usable end) and its two free lists: `free`, the owner's, which malloc
+ * pops and the owner's frees push (LIFO, so a block freed and allocated
+ * again is still in the cache), and `remote`, a lock-free stack where other
+ * threads free, which the owner gathers onto `free` when that runs dry.
+ * Which thread owns a slab, and which queue it sits in, is theap.c's
+ * business.
  *
  * Invariants:
- *  - `free`, `local_free`, `used` and the bump pointer change only in the
- *    owner thread (or, for an orphan, under gcl_theap_orphan_lock); other
- *    threads only push onto `remote` (and count it in remote_count first);
+ *  - `free`, `used` and the bump pointer change only in the owner thread
+ *    (or, for an orphan, under gcl_theap_orphan_lock); other threads only
+ *    push onto `remote` (and count it in remote_count first);
  *  - blocks below bump are live (word 1 is not the free tag) or free (on
- *    exactly one of the three lists, tag set); blocks at or above bump were
+ *    exactly one of the two lists, tag set); blocks at or above bump were
  *    never handed out; bump_key always says where bump is (set_bump);
  *  - used counts blocks handed out, those on `remote` included until the
  *    owner gathers them.
@@ -44,7 +46,7 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
   s->block_size = (uint32_t)bs;
   s->sclass = (uint8_t)c;
   s->blockmagic = gcl_span_block_magic(bs);
-  s->free = s->local_free = NULL;
+  s->free = NULL;
   s->used = 0;
   set_bump(s, s->start);
   gcl_store_relaxed(&s->usable_end, s->start + ((size_t)s->slots << GCL_SLOT_SHIFT) / bs * bs);
@@ -93,29 +95,18 @@ static gcl_block_t *list_tail(const gcl_span_t *s, gcl_block_t *b, uint32_t *cou
   return b;
 }
 
-/* Move local_free and the remote frees onto `free` (owner only). */
+/* Move the remote frees onto `free` (owner only). */
 void gcl_slab_gather(gcl_span_t *s) {
+  if (!gcl_load_relaxed(&s->remote)) return;
   uint32_t n;
-  if (gcl_load_relaxed(&s->remote)) {
-    gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->remote, 0, __ATOMIC_ACQUIRE);
-    gcl_block_t *tail = list_tail(s, x, &n);
-    __atomic_fetch_sub(&s->remote_count, n, __ATOMIC_RELAXED);
-    gcl_assert(s->used >= n);
-    s->used -= n;
-    gcl_slab_link_set(tail, s->local_free);
-    GCL_FREE_CLOSE(tail);
-    s->local_free = x;
-  }
-  if (s->local_free) {
-    gcl_block_t *l = s->local_free;
-    s->local_free = NULL;
-    if (s->free) {
-      gcl_block_t *tail = list_tail(s, l, &n);
-      gcl_slab_link_set(tail, s->free);
-      GCL_FREE_CLOSE(tail);
-    }
-    s->free = l;
-  }
+  gcl_block_t *x = (gcl_block_t *)__atomic_exchange_n(&s->remote, 0, __ATOMIC_ACQUIRE);
+  gcl_block_t *tail = list_tail(s, x, &n);
+  __atomic_fetch_sub(&s->remote_count, n, __ATOMIC_RELAXED);
+  gcl_assert(s->used >= n);
+  s->used -= n;
+  gcl_slab_link_set(tail, s->free);
+  GCL_FREE_CLOSE(tail);
+  s->free = x;
 }
 
 /* The owner frees live block b of s (the fast path's push, for the slow
@@ -123,10 +114,10 @@ void gcl_slab_gather(gcl_span_t *s) {
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
   gcl_assert(s->used > 0);
   GCL_FREE_OPEN(b);
-  gcl_slab_link_set(b, s->local_free);
+  gcl_slab_link_set(b, s->free);
   b->tag = gcl_span_free_tag(s, b);
   GCL_FREE_CLOSE(b);
-  s->local_free = b;
+  s->free = b;
   s->used--;
 }
 
@@ -145,17 +136,17 @@ void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
                                         __ATOMIC_RELAXED));
 }
 
-/* Is b on one of s's three free lists? For a block that carries its free
+/* Is b on one of s's two free lists? For a block that carries its free
  * tag: free, or live with the tag's value written by the program. Only the
  * owner (or, for an orphan, the holder of gcl_theap_orphan_lock) may ask:
- * nobody else changes `free` and `local_free`, and `remote` is only ever
+ * nobody else changes `free`, and `remote` is only ever
  * taken whole by the owner, so walking it from its head is safe. O(blocks),
  * on the rare path of a tag match; a list longer than the slab (a cycle
  * from corruption) ends the walk. */
 bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b) {
   size_t cap = (s->bump - s->start) / s->block_size;
-  const gcl_block_t *lists[3] = {s->free, s->local_free, (const gcl_block_t *)gcl_load_acquire(&s->remote)};
-  for (int l = 0; l < 3; l++) {
+  const gcl_block_t *lists[2] = {s->free, (const gcl_block_t *)gcl_load_acquire(&s->remote)};
+  for (int l = 0; l < 2; l++) {
     size_t n = 0;
     for (const gcl_block_t *x = lists[l]; x && n <= cap; n++) {
       if (x == b) return true;
@@ -172,4 +163,18 @@ bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b) {
 /* A free-list link that leaves its slab (GCL_SECURE), named by its holder. */
 GCL_COLD void gcl_slab_bad_link(const void *holder) {
   gcl_log_fatal(GCL_FATAL_CORRUPT, holder, "corrupted free-list link");
+}
+
+/* A free block whose tag was overwritten. */
+GCL_COLD void gcl_slab_written_after_free(const void *block) {
+  gcl_log_fatal(GCL_FATAL_CORRUPT, block, "a free block was written after it was freed");
+}
+
+/* GCLZONE_CHECK: free block b of s, about to be handed out, must still be as
+ * it was freed: its tag, and a link to a block of the slab below its bump
+ * pointer (or none). */
+void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_block_t *next) {
+  uintptr_t n = (uintptr_t)next;
+  if (next && (n - s->start >= s->bump - s->start || (n - s->start) % s->block_size)) gcl_slab_bad_link(b);
+  if (b->tag != gcl_span_free_tag(s, b)) gcl_slab_written_after_free(b);
 }

@@ -5,8 +5,8 @@
  * take no lock and no atomic. A theap keeps, per size class, a queue of
  * slabs that may have free blocks (the first is the class's current slab,
  * which direct[] points at for sizes up to GCL_DIRECT_MAX) and one list of
- * full slabs. When a slab's `free` list runs dry its owner gathers the
- * other two lists (slab.c); only then does it look further: other slabs of
+ * full slabs. When a slab's `free` list runs dry its owner gathers its
+ * remote frees (slab.c); only then does it look further: other slabs of
  * the class, full slabs other threads have freed into, orphans, and last a
  * new span (span.c).
  *
@@ -37,7 +37,8 @@
 
 static gcl_span_t span_empty; /* free == NULL: sends malloc to the slow path */
 
-gcl_theap_t gcl_theap_empty = {.direct = {[0 ... GCL_DIRECT_N - 1] = &span_empty}};
+gcl_theap_t gcl_theap_empty = {.direct = {[0 ... GCL_DIRECT_N - 1] = &span_empty},
+                               .cur = {[0 ... GCL_NCLASSES - 1] = &span_empty}};
 gcl_theaps_t gcl_theaps;
 gcl_lock_t gcl_theap_lock = GCL_LOCK_INIT;        /* the live list, the pool */
 gcl_lock_t gcl_theap_orphan_lock = GCL_LOCK_INIT; /* the orphans */
@@ -88,11 +89,13 @@ static void set_fast_owner(gcl_span_t *s, const gcl_theap_t *h) {
   gcl_store_relaxed(&s->fast_owner, gcl_debug_modes ? 0 : h->thread);
 }
 
-/* Point direct[] at the class's first slab (or the empty span). */
+/* Point cur[c], and direct[] for a small class, at the class's first slab
+ * (or the empty span). */
 static void set_current(gcl_theap_t *h, unsigned c) {
+  gcl_span_t *s = h->queue[c].first && !gcl_debug_modes ? h->queue[c].first : &span_empty;
+  h->cur[c] = s;
   size_t size = gcl_slab_class_size(c);
   if (size > GCL_DIRECT_MAX) return;
-  gcl_span_t *s = h->queue[c].first && !gcl_debug_modes ? h->queue[c].first : &span_empty;
   size_t lo = c == 1 ? 0 : gcl_slab_class_size(c - 1) / 16 + 1;
   for (size_t w = lo; w <= size / 16; w++) h->direct[w] = s;
 }
@@ -253,6 +256,7 @@ static gcl_theap_t *theap_new(void) {
   if (h) {
     memset(h, 0, sizeof *h);
     for (size_t w = 0; w < GCL_DIRECT_N; w++) h->direct[w] = &span_empty;
+    for (unsigned c = 0; c < GCL_NCLASSES; c++) h->cur[c] = &span_empty;
     h->live = 1;
     h->thread = gcl_prim_thread_self();
     h->next = gcl_theaps.live;

@@ -62,7 +62,7 @@ ok "hello, preloaded: the JSON report at exit counts $n blocks"
 # ---- link ---------------------------------------------------------------------------
 out=$("$BUILD/examples/link") || fail "link: $out"
 [ "$out" = 'link: host heap 0x300000000000, 1024 MiB, break 0x300001000000
-link: arena     0x300080000000, 2048 MiB
+link: arena     0x300041000000, 2048 MiB
 link: gclzone_sbrk gave the base: yes
 link: a malloc'"'"'d block is in the arena: yes' ] || fail "link: $out"
 ok "link: gclzone_init placed a 1 GiB host heap at 0x300000000000 and a 2 GiB arena"
