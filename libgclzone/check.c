@@ -102,9 +102,14 @@ static void theaps(void) {
     }
   }
   gcl_prim_lock(&gcl_theap_orphan_lock);
-  for (gcl_span_t *s = gcl_theaps.orphans.first; s; s = s->next) {
-    if (!s->orphan) corrupt(s->start, "the orphan list holds a slab that is no orphan");
-    slab_lists(s, NULL);
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) {
+    size_t n = 0;
+    for (gcl_span_t *s = gcl_theaps.orphans[c].first; s; s = s->next, n++) {
+      if (!s->orphan) corrupt(s->start, "the orphan list holds a slab that is no orphan");
+      if (s->sclass != c) corrupt(s->start, "a slab sits in another class's orphan list");
+      slab_lists(s, NULL);
+    }
+    if (n != gcl_theaps.norphans[c]) corrupt(gcl_spans.base, "the orphan count does not add up");
   }
   gcl_prim_unlock(&gcl_theap_orphan_lock);
 }

@@ -422,7 +422,7 @@ void gcl_slab_init(gcl_span_t *s, unsigned c);
 void gcl_slab_extend(gcl_span_t *s);
 void gcl_slab_gather(gcl_span_t *s);
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
-void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
+uint32_t gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
 bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
 _Noreturn void gcl_slab_written_after_free(const void *block);
@@ -501,8 +501,8 @@ typedef struct gcl_theaps {
   gcl_theap_t *pool;      /* structs of exited threads */
   uintptr_t bump;         /* next never-used struct */
   size_t count;
-  gcl_spanq_t orphans;    /* under gcl_theap_orphan_lock */
-  size_t norphans;        /* relaxed: a hint read without the lock */
+  gcl_spanq_t orphans[GCL_NCLASSES]; /* per class, under gcl_theap_orphan_lock */
+  size_t norphans[GCL_NCLASSES];      /* relaxed: hints read without the lock */
 } gcl_theaps_t;
 extern gcl_theaps_t gcl_theaps;
 extern gcl_theap_t gcl_theap_empty; /* the theap of a thread that has none yet */

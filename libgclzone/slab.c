@@ -123,9 +123,10 @@ void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
 
 /* Another thread frees live block b of s. The count goes first: the owner
  * subtracts what it gathers, so remote_count never drops below the length
- * of the list. The push is seq_cst: theap.c pairs it with the full flag. */
-void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
-  __atomic_fetch_add(&s->remote_count, 1, __ATOMIC_RELAXED);
+ * of the list. The push is seq_cst: theap.c pairs it with the full flag.
+ * Returns the count with b: when it reaches `used`, no block is out. */
+uint32_t gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
+  uint32_t count = __atomic_add_fetch(&s->remote_count, 1, __ATOMIC_RELAXED);
   uintptr_t old = gcl_load_relaxed(&s->remote);
   do {
     GCL_FREE_OPEN(b); /* closed before the push publishes the block */
@@ -134,6 +135,7 @@ void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
     GCL_FREE_CLOSE(b);
   } while (!__atomic_compare_exchange_n(&s->remote, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
+  return count;
 }
 
 /* Is b on one of s's two free lists? For a block that carries its free

@@ -180,16 +180,20 @@ static bool orphan_settle(gcl_span_t *s) {
   return true;
 }
 
+/* Orphans wait in a list of their class, so that a thread short of a slab
+ * of class c finds one at once. */
 static void orphan_push(gcl_span_t *s) {
+  unsigned c = s->sclass;
   s->orphan = 1;
-  q_push_back(&gcl_theaps.orphans, s);
-  gcl_store_relaxed(&gcl_theaps.norphans, gcl_theaps.norphans + 1);
+  q_push_back(&gcl_theaps.orphans[c], s);
+  gcl_store_relaxed(&gcl_theaps.norphans[c], gcl_theaps.norphans[c] + 1);
 }
 
 static void orphan_remove(gcl_span_t *s) {
+  unsigned c = s->sclass;
   s->orphan = 0;
-  q_remove(&gcl_theaps.orphans, s);
-  gcl_store_relaxed(&gcl_theaps.norphans, gcl_theaps.norphans - 1);
+  q_remove(&gcl_theaps.orphans[c], s);
+  gcl_store_relaxed(&gcl_theaps.norphans[c], gcl_theaps.norphans[c] - 1);
 }
 
 /* Someone freed into an orphan (its thread has exited): give the slab back
@@ -211,14 +215,14 @@ static void orphan_freed(gcl_span_t *s) {
 /* Adopt an orphaned slab of class c with room, releasing empty orphans on
  * the way. Bounded, and skipped when another thread holds the lock. */
 static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
-  if (!gcl_load_relaxed(&gcl_theaps.norphans) || !gcl_prim_trylock(&gcl_theap_orphan_lock)) return false;
+  if (!gcl_load_relaxed(&gcl_theaps.norphans[c]) || !gcl_prim_trylock(&gcl_theap_orphan_lock)) return false;
   bool got = false;
   int budget = 32;
-  for (gcl_span_t *s = gcl_theaps.orphans.first, *next; s && budget-- > 0; s = next) {
+  for (gcl_span_t *s = gcl_theaps.orphans[c].first, *next; s && budget-- > 0; s = next) {
     next = s->next;
     orphan_remove(s);
     if (orphan_settle(s)) continue;
-    if (s->sclass == c && (s->free || s->bump < s->usable_end)) {
+    if (s->free || s->bump < s->usable_end) {
       own(h, s, false);
       got = true;
       break;
@@ -232,10 +236,17 @@ static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
 /* Release the empty orphans. */
 static void orphans_shed(void) {
   gcl_prim_lock(&gcl_theap_orphan_lock);
-  for (gcl_span_t *s = gcl_theaps.orphans.first, *next; s; s = next) {
-    next = s->next;
-    orphan_remove(s);
-    if (!orphan_settle(s)) orphan_push(s);
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) {
+    gcl_spanq_t kept = {NULL, NULL};
+    while (gcl_theaps.orphans[c].first) {
+      gcl_span_t *s = gcl_theaps.orphans[c].first;
+      orphan_remove(s);
+      if (!orphan_settle(s)) q_push_back(&kept, s), s->orphan = 1;
+    }
+    gcl_theaps.orphans[c] = kept;
+    size_t n = 0;
+    for (gcl_span_t *s = kept.first; s; s = s->next) n++;
+    gcl_store_relaxed(&gcl_theaps.norphans[c], n);
   }
   gcl_prim_unlock(&gcl_theap_orphan_lock);
 }
@@ -374,10 +385,13 @@ gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c) {
 void gcl_theap_free(gcl_span_t *s, gcl_block_t *b) {
   gcl_theap_t *h = gcl_theap_self();
   if (gcl_load_relaxed(&s->theap) != h) {
-    gcl_slab_push_remote(s, b);
+    uint32_t remote = gcl_slab_push_remote(s, b);
     gcl_theap_t *owner = gcl_load_acquire(&s->theap);
     if (!owner) {
-      orphan_freed(s);
+      /* An orphan's `used` no longer moves but under the orphan lock: only
+       * the free that may have emptied it takes that lock. A stale read
+       * leaves an empty orphan to the next adoption scan or trim. */
+      if (remote >= gcl_load_relaxed(&s->used)) orphan_freed(s);
     } else if (__atomic_load_n(&s->full, __ATOMIC_SEQ_CST)) {
       /* Theap structs are never unmapped: a stale owner only gets a needless scan. */
       __atomic_store_n(&owner->remote_full_hint, 1, __ATOMIC_SEQ_CST);

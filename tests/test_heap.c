@@ -328,6 +328,50 @@ START_TEST(a_vanished_threads_word_in_a_fork_child) {
 }
 END_TEST
 
+/* Orphans wait by class: a thread that exits with live blocks of several
+ * classes leaves one orphan each; trim keeps them (they hold live blocks)
+ * and returns; a new thread short of a slab of one of those classes adopts
+ * that class's orphan rather than making a new slab; freeing the last block
+ * of an orphan from another thread gives the slab back. */
+static void *leave_orphans(void *arg) {
+  void **keep = arg;
+  for (int i = 0; i < 6; i++) keep[i] = gclzone_malloc((size_t)(i + 1) * 100);
+  return NULL;
+}
+
+static void *allocate_300(void *arg) {
+  *(void **)arg = gclzone_malloc(300);
+  return NULL;
+}
+
+START_TEST(orphans_wait_by_class) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  void *keep[6], *got;
+  pthread_t t;
+  pthread_create(&t, NULL, leave_orphans, keep);
+  pthread_join(t, NULL);
+  unsigned c300 = gcl_slab_class_of(300);
+  ck_assert_uint_eq(gcl_theaps.norphans[c300], 1);
+  size_t orphans = 0;
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) orphans += gcl_theaps.norphans[c];
+  ck_assert_uint_eq(orphans, 6);
+  gclzone_trim(); /* returns: they hold live blocks and stay */
+  ck_assert_uint_eq(gcl_theaps.norphans[c300], 1);
+  gcl_span_t *orphan = gcl_span_of(keep[2]);
+  pthread_create(&t, NULL, allocate_300, &got);
+  pthread_join(t, NULL);
+  ck_assert_ptr_eq(gcl_span_of(got), orphan); /* adopted, then orphaned again at that thread's exit */
+  ck_assert_uint_eq(gcl_theaps.norphans[c300], 1);
+  gclzone_free(got);
+  gclzone_free(keep[2]); /* its last block: given back */
+  ck_assert_uint_eq(gcl_theaps.norphans[c300], 0);
+  ck_assert_int_ne(orphan->kind, GCL_SPAN_SLAB);
+  for (int i = 0; i < 6; i++)
+    if (i != 2) gclzone_free(keep[i]);
+  gcl_check_all();
+}
+END_TEST
+
 Suite *suite_heap(void) {
   Suite *s = suite_create("heap");
   TCase *t = tcase_create("heap");
@@ -339,6 +383,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, thread_exit_hands_memory_back);
   tcase_add_test(t, realloc_as_first_call_of_a_thread);
   tcase_add_test(t, block_check_is_exact);
+  tcase_add_test(t, orphans_wait_by_class);
   /* Not under ThreadSanitizer: it ends a thread's life before the last
    * round of destructors, and starts no thread in a multi-threaded fork's
    * child. */
