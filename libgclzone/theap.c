@@ -226,11 +226,14 @@ static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
   return got;
 }
 
-/* Release the empty orphans. */
+/* Release the empty orphans. Each is looked at once: one that stays goes
+ * to the back, behind those not looked at yet, so the loop counts rather
+ * than follows links (with two kept orphans, following `next` went round
+ * for ever). */
 static void orphans_shed(void) {
   gcl_prim_lock(&gcl_theap_orphan_lock);
-  for (gcl_span_t *s = gcl_theaps.orphans.first, *next; s; s = next) {
-    next = s->next;
+  for (size_t n = gcl_theaps.norphans; n > 0; n--) {
+    gcl_span_t *s = gcl_theaps.orphans.first;
     orphan_remove(s);
     if (!orphan_settle(s)) orphan_push(s);
   }
