@@ -57,7 +57,7 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap span slab theap walk check alloc introspect debug prim_posix
+CORE := region options log process hostheap span slab theap walk check alloc introspect debug prim_posix image
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 NONE_OBJ := $(BUILD)/obj/front_none.o
 ELF_OBJ := $(BUILD)/obj/override_elf.o

@@ -43,58 +43,92 @@ static const char *slab_fields(const gcl_span_t *s) {
 }
 
 /* Walk one of a slab's own free lists: every link must point at a block of
- * the slab below its bump pointer, carrying the free tag; no cycle. Returns
- * how many blocks it holds. The message names the block whose link is bad
- * (or the slab, for a bad list head). */
-static size_t list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap) {
-  size_t n = 0;
+ * the slab below its bump pointer, carrying the free tag; no cycle. Adds
+ * how many blocks it holds to *n (at most cap in all). What is wrong, or
+ * NULL; *where names the block whose link is bad (or the slab, for a bad
+ * list head). */
+static const char *list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap, size_t *n, uintptr_t *where) {
   uintptr_t holder = s->start;
-  for (; b; n++) {
+  for (; b; ++*n) {
     uintptr_t a = (uintptr_t)b;
-    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size)
-      corrupt(holder, "corrupted free-list link");
-    if (n >= cap) corrupt(holder, "a free list loops");
+    *where = holder;
+    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size) return "corrupted free-list link";
+    if (*n >= cap) return "a free list loops";
     GCL_FREE_OPEN((void *)b);
     uintptr_t tag = b->tag;
     const gcl_block_t *next = gcl_slab_link_get(b);
     GCL_FREE_CLOSE((void *)b);
-    if (tag != gcl_span_free_tag(s)) corrupt(a, "a free block was written after it was freed");
+    *where = a;
+    if (tag != gcl_span_free_tag(s)) return "a free block was written after it was freed";
     holder = a;
     b = next;
   }
-  return n;
+  return NULL;
 }
 
 /* A slab whose lists the calling thread may read (its own, or an orphan
  * under the orphan lock): everything slab_fields checks, the key exactly,
- * and the lists against the block count. */
-static void slab_lists(const gcl_span_t *s, const gcl_theap_t *owner) {
-  if (s->kind != GCL_SPAN_SLAB || s->slots == 0) corrupt(s->start, "a theap lists a span that is no slab");
-  if (gcl_span_of((void *)s->start) != s) corrupt(s->start, "a slab is not in the slot map");
-  if (gcl_load_relaxed(&s->theap) != owner) corrupt(s->start, "a slab has the wrong owner");
+ * and the lists against the block count. The remote list only when no other
+ * thread can push onto it (a restored image). What is wrong, or NULL. */
+static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, bool remote, uintptr_t *where) {
+  *where = s->start;
+  if (s->kind != GCL_SPAN_SLAB || s->slots == 0) return "a theap lists a span that is no slab";
+  if (gcl_span_of((void *)s->start) != s) return "a slab is not in the slot map";
+  if (gcl_load_relaxed(&s->theap) != owner) return "a slab has the wrong owner";
   const char *why = slab_fields(s);
-  if (why) corrupt(s->start, why);
+  if (why) return why;
   if (s->bump_key != gcl_span_bump_key(s->block_size, (s->bump - s->start) / s->block_size))
-    corrupt(s->start, "a slab's bump key disagrees with its bump pointer");
-  size_t cap = (s->bump - s->start) / s->block_size;
-  size_t n = list_blocks(s, s->free, cap);
-  n += list_blocks(s, s->local_free, cap - n);
+    return "a slab's bump key disagrees with its bump pointer";
+  size_t cap = (s->bump - s->start) / s->block_size, n = 0, r = 0;
+  if ((why = list_blocks(s, s->free, cap, &n, where)) || (why = list_blocks(s, s->local_free, cap, &n, where)))
+    return why;
   /* used counts blocks handed out, including those freed by other threads
    * and not gathered yet (remote, which other threads push onto
-   * concurrently, so it is left alone here). */
-  if (s->used + n != cap) corrupt(s->start, "a slab's block count does not add up");
+   * concurrently, so it is left alone unless they cannot). */
+  *where = s->start;
+  if (s->used + n != cap) return "a slab's block count does not add up";
+  if (remote) {
+    if ((why = list_blocks(s, (const gcl_block_t *)s->remote, cap, &r, where))) return why;
+    *where = s->start;
+    if (r > s->used || s->remote_count < r) return "a slab's block count does not add up";
+  }
+  return NULL;
+}
+
+/* Under no lock: the orphans, each a slab (taking the orphan lock). With
+ * `remote`, their remote lists too, which only a process whose other threads
+ * cannot free (a restore, before the process is ready) may read. What is
+ * wrong, or NULL, with *where. */
+const char *gcl_check_orphans(bool remote, uintptr_t *where) {
+  const char *why = NULL;
+  size_t n = 0;
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  const gcl_span_t *last = NULL;
+  for (gcl_span_t *s = gcl_theaps.orphans.first; s && !why; last = s, s = s->next) {
+    *where = s->start;
+    if (!s->orphan) why = "the orphan list holds a slab that is no orphan";
+    else if (s->prev != last) why = "the orphan list is broken";
+    else why = slab_lists(s, NULL, remote, where);
+    n++;
+  }
+  if (!why && (gcl_theaps.orphans.last != last || gcl_theaps.norphans != n))
+    *where = last ? last->start : gcl_spans.base, why = "the orphan list is broken";
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return why;
 }
 
 /* The calling thread's theap and the orphans: the slabs whose lists this
  * thread may read. Other threads' theaps change under our feet. */
 static void theaps(void) {
   gcl_theap_t *h = gcl_theap_self();
+  uintptr_t where;
+  const char *why;
   if (h != &gcl_theap_empty) {
     for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
       gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
       const gcl_span_t *last = NULL;
       for (gcl_span_t *s = q->first; s; last = s, s = s->next) {
-        slab_lists(s, h);
+        if ((why = slab_lists(s, h, false, &where))) corrupt(where, why);
         if (c < GCL_NCLASSES && s->sclass != c) corrupt(s->start, "a slab sits in another class's queue");
         if ((c == GCL_NCLASSES) != (s->full != 0)) corrupt(s->start, "a slab's full flag is wrong");
         if (s->prev != last) corrupt(s->start, "a theap's queue is broken");
@@ -102,12 +136,7 @@ static void theaps(void) {
       if (q->last != last) corrupt(last ? last->start : gcl_spans.base, "a theap's queue is broken");
     }
   }
-  gcl_prim_lock(&gcl_theap_orphan_lock);
-  for (gcl_span_t *s = gcl_theaps.orphans.first; s; s = s->next) {
-    if (!s->orphan) corrupt(s->start, "the orphan list holds a slab that is no orphan");
-    slab_lists(s, NULL);
-  }
-  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  if ((why = gcl_check_orphans(false, &where))) corrupt(where, why);
 }
 
 /* ---- spans ------------------------------------------------------------------------ */

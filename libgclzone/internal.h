@@ -5,7 +5,8 @@
  *
  *   front ends   override_elf.c, zone_darwin.c (front_none.c: no front end)
  *   api          alloc.c: the malloc family, the slow paths, the prefixed API
- *   lifecycle    process.c: init, fork, the lock table, the report at exit
+ *   lifecycle    process.c: init, fork, the lock table, the report at exit;
+ *                image.c: heap images (saved, and started from at init)
  *   reading      introspect.c (stats, reports, the walk, the map),
  *                check.c (the validators), walk.c (the span iterator)
  *   allocator    theap.c (thread heaps) > slab.c (slabs) > span.c (spans)
@@ -219,6 +220,7 @@ enum gcl_fatal {
   GCL_FATAL_OS,
   GCL_FATAL_CORRUPT,
   GCL_FATAL_ASSERT,
+  GCL_FATAL_IMAGE, /* %p is the image's path (a string): see image.c */
 };
 
 /* ---- front ends (override_elf.c, zone_darwin.c, front_none.c) -------------------------
@@ -254,10 +256,12 @@ typedef struct gcl_options {
   size_t dirty_max;      /* GCLZONE_DIRTY_MAX */
   long scribble;         /* GCLZONE_SCRIBBLE */
   long check;            /* GCLZONE_CHECK */
+  const char *image;     /* GCLZONE_IMAGE: in the environment block, or NULL */
 } gcl_options_t;
 typedef struct gcl_option {
   const char *name;   /* without the GCLZONE_ prefix */
-  char kind;          /* 's' size, 'a' address, 'n' number, 'r' report (a number or "json") */
+  char kind;          /* 's' size, 'a' address, 'n' number, 'r' report (a number or "json"),
+                         'p' path (a string, kept where the environment has it) */
   size_t offset;      /* field in gcl_options_t */
   uint64_t dflt;
   const char *help;
@@ -301,6 +305,7 @@ extern gcl_region_t gcl_region;
 int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base);
 void gcl_region_unreserve(void);
 int gcl_region_grow(gcl_part_t *part, uintptr_t upto, size_t step);
+void gcl_region_plan(gcl_region_t *r, uintptr_t base, size_t heap_size, size_t arena_size);
 static inline bool gcl_region_contains(const void *p) {
   return (uintptr_t)p - gcl_region.base < gcl_region.size;
 }
@@ -355,6 +360,8 @@ typedef struct gcl_span_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
 } gcl_span_stats_t;
 void gcl_span_stats(gcl_span_stats_t *out);
+int gcl_span_restore(size_t slots, uintptr_t desc_end, uintptr_t link_key);
+void gcl_span_restore_dirty(uintptr_t addr, size_t len);
 
 /* The free tag of a slab's blocks is the address of the slab's descriptor:
  * a word no program holds (descriptors live in our metadata, never handed
@@ -493,6 +500,7 @@ void gcl_theap_thread_done(void *theap);
 void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
 size_t gcl_theap_count(void);
+bool gcl_theap_restore(gcl_span_t *s);
 static inline gcl_theap_t *gcl_theap_self(void) {
   return gcl_prim_tls_get();
 }
@@ -547,8 +555,17 @@ int gcl_walk_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx);
  * The validators (GCLZONE_CHECK, the zone's check, the unit suites). */
 const char *gcl_check_spans(uintptr_t *where);
 const char *gcl_check_hostheap(uintptr_t *where);
+const char *gcl_check_orphans(bool remote, uintptr_t *where);
 void gcl_check_all(void);
 void gcl_check_op(void);
+
+/* ---- image.c -----------------------------------------------------------------------------------------
+ * Heap images. gcl_image_restore is what process.c's init runs instead of a
+ * fresh reservation (the process not ready, no region reserved): 0, or an
+ * errno value with *why one of image.c's fixed reasons, and then nothing is
+ * mapped. */
+int gcl_image_restore(const char *path, const char **why);
+bool gcl_image_started_from(const char *path);
 
 /* ---- alloc.c ------------------------------------------------------------------------------------------ */
 void *gcl_alloc_slow(size_t size, size_t align, bool zero);

@@ -131,6 +131,23 @@ static void put_key_addr(json_t *j, const char *key, uintptr_t v) {
   put_str(j, t);
 }
 
+/* A path option: a JSON string (quotes, backslashes and control characters
+ * escaped), or null. */
+static void put_key_path(json_t *j, const char *key, const char *path) {
+  char t[96];
+  gcl_log_fmt(t, sizeof t, path ? "\"%s\":\"" : "\"%s\":null,", key);
+  put_str(j, t);
+  if (!path) return;
+  for (const char *c = path; *c; c++) {
+    unsigned char u = (unsigned char)*c;
+    if (u == '"' || u == '\\') gcl_log_fmt(t, sizeof t, "\\%c", *c);
+    else if (u < 0x20) gcl_log_fmt(t, sizeof t, "\\u00%c%c", "0123456789abcdef"[u >> 4], "0123456789abcdef"[u & 15]);
+    else gcl_log_fmt(t, sizeof t, "%c", *c);
+    put_str(j, t);
+  }
+  put_str(j, "\",");
+}
+
 /* Replace a trailing comma by `close`. */
 static void close_obj(json_t *j, const char *close) {
   if (j->n && j->buf[j->n - 1] == ',') j->n--;
@@ -190,6 +207,9 @@ GCL_EXPORT void gclzone_print_stats_json(int fd) {
       uintptr_t v = *(const uintptr_t *)field;
       if (v == GCLZONE_BASE_BRK) gcl_log_fmt(t, sizeof t, "\"%s\":\"brk\",", o->name);
       else gcl_log_fmt(t, sizeof t, "\"%s\":\"%p\",", o->name, (void *)v);
+    } else if (o->kind == 'p') {
+      put_key_path(&j, o->name, *(const char *const *)field);
+      continue;
     } else {
       gcl_log_fmt(t, sizeof t, "\"%s\":%zu,", o->name, *(const size_t *)field);
     }

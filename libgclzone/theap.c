@@ -240,6 +240,28 @@ static void orphans_shed(void) {
   gcl_prim_unlock(&gcl_theap_orphan_lock);
 }
 
+/* A slab of a restored image (image.c): the thread that owned it is gone
+ * (theap structs are not saved), so it becomes an orphan, exactly as when
+ * its thread exits, and adoption and release take over from there. False
+ * when the slab was never published (its thread was building it when the
+ * image was saved, so nothing was handed out from it): its owner fields are
+ * cleared all the same, and the caller gives the span back. The saved owner
+ * is only tested for NULL: it names a theap of the saving process. Before
+ * the process is ready, after gcl_theap_reset. */
+bool gcl_theap_restore(gcl_span_t *s) {
+  bool published = gcl_slab_published(s);
+  s->fast_owner = 0;
+  s->full = 0;
+  s->theap = NULL;
+  s->orphan = 0;
+  s->next = s->prev = NULL;
+  if (!published) return false;
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  orphan_push(s);
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return true;
+}
+
 /* ---- thread heaps ------------------------------------------------------------------- */
 
 /* A theap for the calling thread (the process is initialized: alloc.c's

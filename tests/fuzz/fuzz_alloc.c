@@ -112,7 +112,7 @@ static void drop(size_t i) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
-  gclzone_config_t cfg = {64 << 20, 128 << 20, 0};
+  gclzone_config_t cfg = {64 << 20, 128 << 20, 0, NULL};
   CHECK(gclzone_init(&cfg) == 0);
   host_base = gclzone_sbrk(0);
   return 0;
