@@ -4,8 +4,9 @@
 #   make check-unit the fast suites (units, with assertions, the Darwin zone, layers): seconds
 #   make check      unit suites (Check), API conformance, stress, the exported symbols, the
 #                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
-#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), a fuzz
-#                   run, and the Darwin zone tests and Mach-O checks (mk/darwin.mk)
+#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), heap
+#                   images across processes, a fuzz run, and the Darwin zone tests and
+#                   Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (never part of check)
@@ -128,6 +129,13 @@ $(BUILD)/tests/brk_base: tests/preload/brk_base.c $(BUILD)/libgclzone.a | $(BUIL
 $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
+# The heap image world (tests/image.sh), preloaded and linked.
+$(BUILD)/tests/image_world: tests/image/world.c | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< -lgmp -ldl
+
+$(BUILD)/tests/image_world_linked: tests/image/world.c $(BUILD)/libgclzone.so | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
+
 # The SECURE=1 variant, for the tests of what it adds.
 $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)-secure SECURE=1 $@
@@ -166,7 +174,7 @@ check-unit: $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)/tests/darwin_
 
 check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
-       check-darwin
+       $(BUILD)/tests/image_world $(BUILD)/tests/image_world_linked check-darwin
 	$(BUILD)/tests/unit
 	$(BUILD)-debug/tests/unit --fast
 	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
@@ -181,6 +189,7 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(PRELOAD_PROGS) $(BUIL
 	BUILD=$(BUILD) sh tests/examples.sh
 	BUILD=$(BUILD) sh tests/gcl.sh
 	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
+	BUILD=$(BUILD) sh tests/image.sh
 	$(MAKE) --no-print-directory fuzz-check
 
 # The real programs at ten times the work, and a ten-minute fuzz run.
