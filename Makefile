@@ -149,13 +149,25 @@ $(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) $(wildcard libgclz
 	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) -pthread
 
-# A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800).
-fuzz-check: $(BUILD)/fuzz/fuzz_alloc
-	@mkdir -p $(BUILD)/fuzz/corpus
+# The image loader's harness: edited headers, tables and metadata.
+$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c tests/image_format.h $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_image.c $(FUZZ_SRC) -pthread
+
+# A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800);
+# the image loader's harness runs a third as long.
+FUZZ_IMAGE_SECONDS ?= $(shell echo $$(( $(FUZZ_SECONDS) / 3 )))
+fuzz-check: $(BUILD)/fuzz/fuzz_alloc $(BUILD)/fuzz/fuzz_image
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-image
 	@$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=4096 \
 	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus >$(BUILD)/fuzz/log 2>&1 || \
 	  { tail -40 $(BUILD)/fuzz/log; echo "fuzz: FAIL: the input is in $(BUILD)/fuzz/"; exit 1; }
 	@echo "fuzz: $$(grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/log), no failure"
+	@$(BUILD)/fuzz/fuzz_image -max_total_time=$(FUZZ_IMAGE_SECONDS) -max_len=512 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(BUILD)/fuzz/image- $(BUILD)/fuzz/corpus-image >$(BUILD)/fuzz/log-image 2>&1 || \
+	  { tail -40 $(BUILD)/fuzz/log-image; echo "fuzz: FAIL: the input is in $(BUILD)/fuzz/"; exit 1; }
+	@echo "fuzz (image loader): $$(grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/log-image), no failure"
 
 fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
