@@ -435,7 +435,7 @@ static int load(loader_t *l) {
   }
   if (!bad) bad = gcl_check_orphans(true, &where);
   if (bad) return R_METADATA;
-  gcl_theap_shed(); /* the empty orphans go back to the arena */
+  gcl_theap_shed_orphans(); /* the empty ones go back to the arena */
   return -1;
 }
 

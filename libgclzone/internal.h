@@ -501,6 +501,7 @@ void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
 size_t gcl_theap_count(void);
 bool gcl_theap_restore(gcl_span_t *s);
+void gcl_theap_shed_orphans(void);
 static inline gcl_theap_t *gcl_theap_self(void) {
   return gcl_prim_tls_get();
 }

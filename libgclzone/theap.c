@@ -422,6 +422,14 @@ GCL_NOINLINE void gcl_theap_span_empty(gcl_span_t *s) {
   errno = saved;
 }
 
+/* Give back the empty orphans alone, without the calling thread's theap:
+ * a restore (image.c) runs before the thread slot exists, and reading it
+ * then is not safe everywhere (Darwin: pthread_getspecific of a key not yet
+ * made returns another slot's word). */
+void gcl_theap_shed_orphans(void) {
+  orphans_shed();
+}
+
 /* Give back what is empty: the calling thread's empty slabs and the empty
  * orphans (alloc.c's trim then purges the pages). */
 void gcl_theap_shed(void) {
