@@ -227,10 +227,26 @@ $(BUILD)/examples/link: examples/link/link.c $(BUILD)/libgclzone.so | $(BUILD)/e
 $(BUILD)/examples/hello: examples/preload/hello.c | $(BUILD)/examples
 	$(CC) $(TEST_CFLAGS) -o $@ $<
 
+# The second part is heap images: a world built from source and saved, then
+# a process that starts from the image instead; each with its wall time.
+IMAGE_DEMO := $(BUILD)/minilisp-world.img
+ms_now = $$(($$(date +%s%N) / 1000000))
 demo: all $(BUILD)/examples/minilisp
 	@echo "== minilisp: a garbage-collected Lisp whose heap grows with gclzone_sbrk and whose"
 	@echo "== GMP bignums keep their limbs in the gclzone arena (examples/minilisp/demo.lisp)"
 	$(BUILD)/examples/minilisp --map examples/minilisp/demo.lisp
+	@echo
+	@echo "== heap images: build a world from source (examples/minilisp/world.lisp), then (save-image \"$(IMAGE_DEMO)\")"
+	@t0=$(ms_now); (cat examples/minilisp/world.lisp; echo '(save-image "$(IMAGE_DEMO)")') | $(BUILD)/examples/minilisp; \
+	  echo "== that process ran $$(( $(ms_now) - t0 )) ms; the image is $$(( $$(stat -c %s $(IMAGE_DEMO)) >> 10 )) KiB"
+	@echo
+	@echo "== start from it and ask: minilisp --image $(IMAGE_DEMO)"
+	@t0=$(ms_now); echo '(print "from the image:" (length primes) "primes," (digits (last factorials)) "digits of 500!")' | \
+	  $(BUILD)/examples/minilisp --image $(IMAGE_DEMO) | grep -v '^minilisp: [0-9]* coll\|^minilisp: GC heap\|^minilisp: checked\|^minilisp: the GC'; \
+	  echo "== that process ran $$(( $(ms_now) - t0 )) ms, all of it"
+	@echo
+	@echo "== start from it and work on (collect, grow): minilisp --image $(IMAGE_DEMO) examples/minilisp/use.lisp"
+	$(BUILD)/examples/minilisp --image $(IMAGE_DEMO) examples/minilisp/use.lisp
 
 # ---- bench ----------------------------------------------------------------------
 # The CHECKS=0 and SECURE=1 variants run beside the default build.
