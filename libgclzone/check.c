@@ -42,35 +42,18 @@ static const char *slab_fields(const gcl_span_t *s) {
   return NULL;
 }
 
-/* Walk one of a slab's own free lists: every link must point at a block of
- * the slab below its bump pointer, carrying the free tag; no cycle. Adds
- * how many blocks it holds to *n (at most cap in all). What is wrong, or
- * NULL; *where names the block whose link is bad (or the slab, for a bad
- * list head). */
-static const char *list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap, size_t *n, uintptr_t *where) {
-  uintptr_t holder = s->start;
-  for (; b; ++*n) {
-    uintptr_t a = (uintptr_t)b;
-    *where = holder;
-    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size) return "corrupted free-list link";
-    if (*n >= cap) return "a free list loops";
-    GCL_FREE_OPEN((void *)b);
-    uintptr_t tag = b->tag;
-    const gcl_block_t *next = gcl_slab_link_get(b);
-    GCL_FREE_CLOSE((void *)b);
-    *where = a;
-    if (tag != gcl_span_free_tag(s)) return "a free block was written after it was freed";
-    holder = a;
-    b = next;
-  }
-  return NULL;
+/* A list head of slab s: NULL, or a block below bump (not followed). */
+static bool head_ok(const gcl_span_t *s, uintptr_t b) {
+  return !b || (b - s->start < s->bump - s->start && (b - s->start) % s->block_size == 0);
 }
 
 /* A slab whose lists the calling thread may read (its own, or an orphan
  * under the orphan lock): everything slab_fields checks, the key exactly,
- * and the lists against the block count. The remote list only when no other
- * thread can push onto it (a restored image). What is wrong, or NULL. */
-static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, bool remote, uintptr_t *where) {
+ * and the heads of its three lists; with `lists`, the lists themselves
+ * against the block count (slab.c), the remote one too if `remote`. What is
+ * wrong, or NULL. */
+static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, bool lists, bool remote,
+                              uintptr_t *where) {
   *where = s->start;
   if (s->kind != GCL_SPAN_SLAB || s->slots == 0) return "a theap lists a span that is no slab";
   if (gcl_span_of((void *)s->start) != s) return "a slab is not in the slot map";
@@ -79,27 +62,20 @@ static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, boo
   if (why) return why;
   if (s->bump_key != gcl_span_bump_key(s->block_size, (s->bump - s->start) / s->block_size))
     return "a slab's bump key disagrees with its bump pointer";
-  size_t cap = (s->bump - s->start) / s->block_size, n = 0, r = 0;
-  if ((why = list_blocks(s, s->free, cap, &n, where)) || (why = list_blocks(s, s->local_free, cap, &n, where)))
-    return why;
-  /* used counts blocks handed out, including those freed by other threads
-   * and not gathered yet (remote, which other threads push onto
-   * concurrently, so it is left alone unless they cannot). */
-  *where = s->start;
-  if (s->used + n != cap) return "a slab's block count does not add up";
-  if (remote) {
-    if ((why = list_blocks(s, (const gcl_block_t *)s->remote, cap, &r, where))) return why;
-    *where = s->start;
-    if (r > s->used || s->remote_count < r) return "a slab's block count does not add up";
-  }
-  return NULL;
+  if (!head_ok(s, (uintptr_t)s->free) || !head_ok(s, (uintptr_t)s->local_free) ||
+      !head_ok(s, gcl_load_relaxed(&s->remote)))
+    return "corrupted free-list link";
+  if (s->used > (s->bump - s->start) / s->block_size) return "a slab's block count does not add up";
+  return lists ? gcl_slab_check_lists(s, remote, where) : NULL;
 }
 
-/* Under no lock: the orphans, each a slab (taking the orphan lock). With
- * `remote`, their remote lists too, which only a process whose other threads
- * cannot free (a restore, before the process is ready) may read. What is
- * wrong, or NULL, with *where. */
-const char *gcl_check_orphans(bool remote, uintptr_t *where) {
+/* The orphans, each a slab (taking the orphan lock): with `lists`, their
+ * free lists too, remote ones included (other threads only push onto
+ * those). Without, nothing a slab's memory holds is read: what a restore
+ * checks at once (image.c), before theap.c walks the lists of each
+ * restored orphan the first time it follows them. What is wrong, or NULL,
+ * with *where. */
+const char *gcl_check_orphans(bool lists, uintptr_t *where) {
   const char *why = NULL;
   size_t n = 0;
   gcl_prim_lock(&gcl_theap_orphan_lock);
@@ -108,7 +84,7 @@ const char *gcl_check_orphans(bool remote, uintptr_t *where) {
     *where = s->start;
     if (!s->orphan) why = "the orphan list holds a slab that is no orphan";
     else if (s->prev != last) why = "the orphan list is broken";
-    else why = slab_lists(s, NULL, remote, where);
+    else why = slab_lists(s, NULL, lists, true, where);
     n++;
   }
   if (!why && (gcl_theaps.orphans.last != last || gcl_theaps.norphans != n))
@@ -128,7 +104,7 @@ static void theaps(void) {
       gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
       const gcl_span_t *last = NULL;
       for (gcl_span_t *s = q->first; s; last = s, s = s->next) {
-        if ((why = slab_lists(s, h, false, &where))) corrupt(where, why);
+        if ((why = slab_lists(s, h, true, false, &where))) corrupt(where, why);
         if (c < GCL_NCLASSES && s->sclass != c) corrupt(s->start, "a slab sits in another class's queue");
         if ((c == GCL_NCLASSES) != (s->full != 0)) corrupt(s->start, "a slab's full flag is wrong");
         if (s->prev != last) corrupt(s->start, "a theap's queue is broken");
@@ -136,7 +112,7 @@ static void theaps(void) {
       if (q->last != last) corrupt(last ? last->start : gcl_spans.base, "a theap's queue is broken");
     }
   }
-  if ((why = gcl_check_orphans(false, &where))) corrupt(where, why);
+  if ((why = gcl_check_orphans(true, &where))) corrupt(where, why);
 }
 
 /* ---- spans ------------------------------------------------------------------------ */

@@ -31,10 +31,14 @@
  * free spans are clean, or dirty where a section covered them); map the
  * data; make every saved slab an orphan (theap.c: the threads of the saving
  * process are gone, and theap structs are not saved); give back slabs that
- * were still being built; run the validators (check.c). Metadata that fails
- * them is a refused image. Invariant: a restore either succeeds with every
- * validator passing, or releases the whole reservation, so that nothing of
- * it stays mapped and the process is as if init had not run.
+ * were still being built; run the validators (check.c) over everything the
+ * metadata says. Metadata that fails them is a refused image. The free
+ * lists lie in the data, which start-up does not read: theap.c walks a
+ * restored slab's lists the first time it follows them (a broken one is
+ * then heap corruption), or the restore walks them all under GCLZONE_CHECK.
+ * Invariant: a restore either succeeds with every validator passing, or
+ * releases the whole reservation, so that nothing of it stays mapped and
+ * the process is as if init had not run.
  *
  * Saving: under every lock of gcl_process_locks, taken in order, with the
  * runtime's other threads stopped outside the allocator (as for unexec),
@@ -433,9 +437,11 @@ static int load(loader_t *l) {
     bad = gcl_check_hostheap(&where);
     gcl_prim_unlock(&gcl_hostheap_lock);
   }
-  if (!bad) bad = gcl_check_orphans(true, &where);
+  /* The orphans' own fields and list heads; their lists lie in the data,
+   * which a restore does not read: theap.c walks each orphan's the first
+   * time it follows them, or all of them now under GCLZONE_CHECK. */
+  if (!bad) bad = gcl_check_orphans(gcl_debug_modes & GCL_DEBUG_CHECK, &where);
   if (bad) return R_METADATA;
-  gcl_theap_shed_orphans(); /* the empty ones go back to the arena */
   return -1;
 }
 

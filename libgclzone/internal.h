@@ -148,7 +148,7 @@ struct gcl_theap;
  *    usable_end of a slab) and the three free lists: `free` to allocate
  *    from, `local_free` for the owner's frees, `remote` for frees from other
  *    threads (mimalloc's free-list sharding), with used and remote_count;
- *  - theap.c: the slab's owner (theap, fast_owner, full, orphan)
+ *  - theap.c: the slab's owner (theap, fast_owner, full, orphan, restored)
  *    and its queue links (next, prev).
  * The first line is the fast paths'. */
 typedef struct gcl_span {
@@ -167,6 +167,8 @@ typedef struct gcl_span {
   uintptr_t remote;       /* atomic: frees from other threads, a lock-free stack */
   uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
   uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
+  uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
+                             (theap.c, under gcl_theap_orphan_lock) */
   struct gcl_theap *theap; /* atomic: the owning thread heap; NULL if orphaned */
   uint32_t slots;
   uint8_t kind;           /* enum gcl_span_kind */
@@ -405,6 +407,7 @@ void gcl_slab_gather(gcl_span_t *s);
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b);
 void gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
+const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *where);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
  * power of two is split in four (160, 192, 224, 256, 320, ...): small
@@ -501,7 +504,6 @@ void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
 size_t gcl_theap_count(void);
 bool gcl_theap_restore(gcl_span_t *s);
-void gcl_theap_shed_orphans(void);
 static inline gcl_theap_t *gcl_theap_self(void) {
   return gcl_prim_tls_get();
 }
@@ -556,7 +558,7 @@ int gcl_walk_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx);
  * The validators (GCLZONE_CHECK, the zone's check, the unit suites). */
 const char *gcl_check_spans(uintptr_t *where);
 const char *gcl_check_hostheap(uintptr_t *where);
-const char *gcl_check_orphans(bool remote, uintptr_t *where);
+const char *gcl_check_orphans(bool lists, uintptr_t *where);
 void gcl_check_all(void);
 void gcl_check_op(void);
 

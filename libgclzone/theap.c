@@ -27,7 +27,10 @@
  *    theap NULL, written here and nowhere else.
  * Thread exit orphans a theap's slabs; frees keep flowing into their remote
  * lists, an orphan is released as soon as it is empty, and any thread short
- * of a slab of that class adopts one. (A fork child instead forgets the
+ * of a slab of that class adopts one. A heap image's slabs start as orphans
+ * too (gcl_theap_restore), marked `restored`: their lists lie in memory
+ * mapped from the file and not read at start-up, so they are walked and
+ * checked the first time anything follows them (orphan_lists). (A fork child instead forgets the
  * theaps of the threads that vanished: see gcl_theap_fork_child.)
  */
 #include "internal.h"
@@ -168,9 +171,21 @@ static void slab_give(gcl_theap_t *h, gcl_span_t *s) {
 
 /* ---- orphans -------------------------------------------------------------------- */
 
+/* Before the first gather of a restored orphan: its lists, checked (a
+ * broken one is heap corruption: the image's data was damaged). Under
+ * gcl_theap_orphan_lock. */
+static void orphan_lists(gcl_span_t *s) {
+  if (gcl_likely(!s->restored)) return;
+  uintptr_t where;
+  const char *why = gcl_slab_check_lists(s, true, &where);
+  if (why) gcl_log_fatal(GCL_FATAL_CORRUPT, (void *)where, why);
+  s->restored = 0;
+}
+
 /* Give an orphan (or a dying theap's slab) back if it is empty; else keep it
  * on the orphan list. Called with gcl_theap_orphan_lock held. */
 static bool orphan_settle(gcl_span_t *s) {
+  orphan_lists(s);
   gcl_slab_gather(s);
   if (s->used) return false;
   gcl_span_give(s);
@@ -196,6 +211,7 @@ static void orphan_remove(gcl_span_t *s) {
 static void orphan_freed(gcl_span_t *s) {
   if (!gcl_prim_trylock(&gcl_theap_orphan_lock)) return;
   if (s->kind == GCL_SPAN_SLAB && s->orphan) {
+    orphan_lists(s);
     gcl_slab_gather(s);
     if (s->used == 0) {
       orphan_remove(s);
@@ -246,8 +262,9 @@ static void orphans_shed(void) {
  * when the slab was never published (its thread was building it when the
  * image was saved, so nothing was handed out from it): its owner fields are
  * cleared all the same, and the caller gives the span back. The saved owner
- * is only tested for NULL: it names a theap of the saving process. Before
- * the process is ready, after gcl_theap_reset. */
+ * is only tested for NULL: it names a theap of the saving process. Its lists
+ * are left for orphan_lists. Before the process is ready, after
+ * gcl_theap_reset. */
 bool gcl_theap_restore(gcl_span_t *s) {
   bool published = gcl_slab_published(s);
   s->fast_owner = 0;
@@ -255,6 +272,7 @@ bool gcl_theap_restore(gcl_span_t *s) {
   s->theap = NULL;
   s->orphan = 0;
   s->next = s->prev = NULL;
+  s->restored = published;
   if (!published) return false;
   gcl_prim_lock(&gcl_theap_orphan_lock);
   orphan_push(s);
@@ -420,14 +438,6 @@ GCL_NOINLINE void gcl_theap_span_empty(gcl_span_t *s) {
   int saved = errno;
   slab_give(h, s);
   errno = saved;
-}
-
-/* Give back the empty orphans alone, without the calling thread's theap:
- * a restore (image.c) runs before the thread slot exists, and reading it
- * then is not safe everywhere (Darwin: pthread_getspecific of a key not yet
- * made returns another slot's word). */
-void gcl_theap_shed_orphans(void) {
-  orphans_shed();
 }
 
 /* Give back what is empty: the calling thread's empty slabs and the empty

@@ -459,8 +459,13 @@ static void f_map(unsigned char *img, size_t *len) { /* a slot names the wrong d
   memcpy(img + map->offset, &d, sizeof d);
   imgf_fix_checksum(img, *len);
 }
-static void f_count(unsigned char *img, size_t *len) { /* a slab's count is off: only a validator tells */
+static void f_count(unsigned char *img, size_t *len) { /* a slab's count is off: only its lists tell */
   descriptor_of_live_block(img)->used += 1;
+  imgf_fix_checksum(img, *len);
+}
+static void f_head(unsigned char *img, size_t *len) { /* a free list's head is no block */
+  gcl_span_t *d = descriptor_of_live_block(img);
+  d->free = (gcl_block_t *)(d->start + 8);
   imgf_fix_checksum(img, *len);
 }
 static void f_geometry(unsigned char *img, size_t *len) {
@@ -486,7 +491,7 @@ static const bad_t bads[] = {
   {"overlap", f_overlap, EINVAL, "its sections overlap or lie outside the file or the region"},
   {"region", f_region, EINVAL, "its sections overlap or lie outside the file or the region"},
   {"map", f_map, EINVAL, "its metadata fails the arena validators"},
-  {"count", f_count, EINVAL, "its metadata fails the arena validators"},
+  {"head", f_head, EINVAL, "its metadata fails the arena validators"},
   {"geometry", f_geometry, EINVAL, "its metadata fails the arena validators"},
   {"taken", NULL, EEXIST, "its address range is in use"},
 };
@@ -563,6 +568,44 @@ START_TEST(gclzone_image_refusal_is_one_fatal_line) {
 }
 END_TEST
 
+/* A slab whose count disagrees with its lists: the lists lie in the data,
+ * which a restore does not read, so the restore accepts it; the first free
+ * into that slab walks its lists and stops with the corruption. Under
+ * GCLZONE_CHECK the restore walks them all and refuses the image. */
+static const char *forge_count(uintptr_t *slab) {
+  make_good();
+  unsigned char *img = malloc(good_len);
+  memcpy(img, good, good_len);
+  size_t len = good_len;
+  f_count(img, &len);
+  *slab = descriptor_of_live_block(img)->start;
+  const char *p = path_of("bad-count.img");
+  write_file(p, img, len);
+  free(img);
+  return p;
+}
+
+static void free_into_the_slab(void *arg) {
+  if (restore_from(arg) != 0) _exit(3);
+  gclzone_free((void *)live_block);
+}
+
+START_TEST(a_broken_count_is_found_at_first_use) {
+  uintptr_t slab;
+  const char *p = forge_count(&slab);
+  expect_fatal(free_into_the_slab, (void *)p, "heap corruption at %p: a slab's block count does not add up",
+               (void *)slab);
+  setenv("GCLZONE_CHECK", "1", 1);
+  errno = 0;
+  ck_assert_int_eq(restore_from(p), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert(!mapped_in(good_h.host_base, region_end()));
+  char want[400];
+  snprintf(want, sizeof want, "cannot start from the image %s: its metadata fails the arena validators", p);
+  expect_fatal(start_from_env, (void *)p, want, NULL);
+}
+END_TEST
+
 /* The good image itself starts from GCLZONE_IMAGE (and the forger's copy is
  * the file the library wrote: the restatement in image_format.h agrees). */
 START_TEST(the_good_image_starts_from_the_environment) {
@@ -590,6 +633,7 @@ Suite *suite_image(void) {
   tcase_add_test(t, empty_region_and_the_same_image_again);
   tcase_add_test(t, save_errors_leave_nothing);
   tcase_add_test(t, the_good_image_starts_from_the_environment);
+  tcase_add_test(t, a_broken_count_is_found_at_first_use);
   tcase_add_loop_test(t, bad_images_are_refused_and_map_nothing, 0, (int)NBADS);
   tcase_add_loop_test(t, gclzone_image_refusal_is_one_fatal_line, 0, (int)NBADS);
   suite_add_tcase(s, t);

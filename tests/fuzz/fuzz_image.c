@@ -4,13 +4,17 @@
  * and the span descriptors; it may cut the file short; and it says whether
  * to make the checksum right again afterwards, so that the checks behind
  * the checksum (the section rules, the span rebuild, the validators) are
- * reached too. Then the process starts from it (gclzone_init with
- * cfg.image). Either way nothing may crash:
+ * reached too; and whether to start under GCLZONE_CHECK. Then the process
+ * starts from it (gclzone_init with cfg.image). Nothing may crash:
  *  - refused: -1 with an errno, and nothing mapped where the image's region
  *    would be;
- *  - accepted: the validators pass (gcl_check_all stops the process if
- *    not), every block the walk reports can be read, blocks come and go,
- *    and the region is dropped again for the next input.
+ *  - accepted: in a child, the validators run (gcl_check_all), every block
+ *    the walk reports is read, blocks come and go. A restore reads no free
+ *    list (they lie in the data): a broken one is found when a list is
+ *    first followed, and must then stop the child with the one heap
+ *    corruption line, never anything else; under GCLZONE_CHECK the restore
+ *    walks every list first, and the child must end cleanly. The region is
+ *    dropped again for the next input.
  * Any violation aborts (__builtin_trap). */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gclzone.h"
@@ -135,10 +141,58 @@ static void visit(void *block, size_t size, void *ctx) {
   *(unsigned *)ctx += b[0] + b[size - 1]; /* every reported block can be read */
 }
 
+/* In a child: use the restored region. */
+static void use_region(void) {
+  gcl_check_all();
+  unsigned sum = 0;
+  gclzone_walk(visit, &sum);
+  void *p[64];
+  for (int k = 0; k < 64; k++) CHECK((p[k] = gclzone_malloc((size_t)k * 97 + 1)) != NULL);
+  for (int k = 0; k < 64; k++) gclzone_free(p[k]);
+  gclzone_trim();
+  gcl_check_all();
+}
+
+/* Run use_region in a child: it ends cleanly, or (unless `deep`) stops with
+ * exactly one heap corruption line. */
+static void use_in_child(bool deep) {
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    /* The signal a stop raises must reach the parent as itself, not as
+     * libFuzzer's crash report. */
+    static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) signal(sigs[k], SIG_DFL);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    use_region();
+    _exit(0);
+  }
+  close(fds[1]);
+  char err[512];
+  size_t n = 0;
+  ssize_t r;
+  char more[256];
+  while ((r = read(fds[0], n < sizeof err - 1 ? err + n : more, n < sizeof err - 1 ? sizeof err - 1 - n : sizeof more)) > 0)
+    if (n < sizeof err - 1) n += (size_t)r;
+  err[n] = 0;
+  close(fds[0]);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid);
+  bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == 0;
+  static const char line[] = "gclzone: fatal: heap corruption at 0x";
+  bool reported = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && !strncmp(err, line, sizeof line - 1) &&
+                  strchr(err, '\n') == err + n - 1;
+  if (!(clean || (!deep && reported))) fprintf(stderr, "fuzz_image: the child: status %#x, stderr: %s\n", st, err);
+  CHECK(clean || (!deep && reported));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(work, good, good_len);
   size_t len = good_len;
-  bool fix = size > 0 && (data[0] & 1), cut = size > 0 && (data[0] & 2);
+  bool fix = size > 0 && (data[0] & 1), cut = size > 0 && (data[0] & 2), deep = size > 0 && (data[0] & 4);
   size_t i = 1;
   for (; i + 6 <= size; i += 6) {
     uint32_t at;
@@ -165,6 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (cut) CHECK(ftruncate(fd, (off_t)len) == 0);
 
   gclzone_config_t cfg = {.image = path};
+  if (deep) setenv("GCLZONE_CHECK", "1", 1);
+  else unsetenv("GCLZONE_CHECK");
   errno = 0;
   int rc = gclzone_init(&cfg);
   gcl_region_t r;
@@ -174,14 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(!any_mapped(r.host.base, 1 << 20) && !any_mapped(r.arena.base, 1 << 20) &&
           !any_mapped(r.map.base, 1 << 16) && !any_mapped(r.spans.base, 1 << 16));
   } else {
-    gcl_check_all();
-    unsigned sum = 0;
-    gclzone_walk(visit, &sum);
-    void *p[64];
-    for (int k = 0; k < 64; k++) CHECK((p[k] = gclzone_malloc((size_t)k * 97 + 1)) != NULL);
-    for (int k = 0; k < 64; k++) gclzone_free(p[k]);
-    gclzone_trim();
-    gcl_check_all();
+    use_in_child(deep);
     drop_region();
   }
   if (cut) {
