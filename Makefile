@@ -9,7 +9,7 @@
 #                   Mach-O checks (mk/darwin.mk)
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
-#   make bench      the benchmark suite (never part of check)
+#   make bench      the benchmark suite (never part of check); make bench-image: heap images only
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
 #   make uninstall  the same variables: removes exactly what install put there
 #   make clean
@@ -253,8 +253,13 @@ demo: all $(BUILD)/examples/minilisp
 $(BUILD)-nochecks/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)-nochecks CHECKS=0 $@
 
-bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
+bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so $(BUILD)/examples/minilisp
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
+
+# Only the heap images' costs (bench/image.sh).
+bench-image: all $(BUILD)/examples/minilisp
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
 
 # ---- install --------------------------------------------------------------------
 # Every file install puts in place, so that uninstall removes exactly those:
@@ -305,5 +310,5 @@ clean:
 
 include mk/darwin.mk
 
-.PHONY: all check check-unit check-long demo bench install uninstall clean fuzz fuzz-check
+.PHONY: all check check-unit check-long demo bench bench-image install uninstall clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

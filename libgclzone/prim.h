@@ -57,7 +57,8 @@ size_t gcl_prim_page_size(void);
  *              layout and symbol differ between Darwin's x86_64 and arm64).
  * file_read:   read exactly n bytes at offset (pread, retried on EINTR and
  *              short reads): 0, errno, or EIO when the file ends first.
- * file_write:  write all n bytes at offset (pwrite, retried likewise).
+ * file_write:  write all n bytes at offset (pwrite, a megabyte at a time,
+ *              retried likewise).
  * file_sync:   flush the file's data to stable storage.
  * file_rename: rename from to to, replacing to atomically.
  * file_remove: unlink path.

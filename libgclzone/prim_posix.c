@@ -170,11 +170,17 @@ int gcl_prim_file_read(int fd, uint64_t offset, void *buf, size_t n) {
   return err;
 }
 
+/* A write at most this long at a time: one pwrite of a 180 MiB section ran
+ * at about half the speed of cp writing the same file (Linux 6.18, ext4 on
+ * a shared virtual disk: 1.2 s against 0.7 s for a 256 MiB image, fsync
+ * included), the same section in 1 MiB writes as fast as cp. */
+#define WRITE_CHUNK ((size_t)1 << 20)
+
 int gcl_prim_file_write(int fd, uint64_t offset, const void *buf, size_t n) {
   int saved = errno, err = 0;
   const char *p = buf;
   while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, (off_t)offset);
+    ssize_t w = pwrite(fd, p, n < WRITE_CHUNK ? n : WRITE_CHUNK, (off_t)offset);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       err = w < 0 ? errno : EIO;
