@@ -49,8 +49,10 @@ fresh=$(for i in $(seq "$REPS"); do "$B" fresh "$MIB" | sed -n 's/^fresh_write_n
 # A whole process: started from the image (and nothing else), or from nothing.
 "$B" time "$((REPS * 2 + 1))" - "$B" nothing >"$D/nothing.txt"
 "$B" time "$((REPS * 2 + 1))" - "$B" start "$D/heap.img" >"$D/start.txt"
-nothing_ms=$(val median_ms "$D/nothing.txt")
-start_ms=$(val median_ms "$D/start.txt")
+# The lowest of the runs: on a shared machine a process's wall time is
+# mostly what others did meanwhile; the least disturbed run is its cost.
+nothing_ms=$(val lowest_ms "$D/nothing.txt")
+start_ms=$(val lowest_ms "$D/start.txt")
 
 # minilisp: its world built from source, against a start from its image.
 L=$BUILD/examples/minilisp
@@ -59,10 +61,10 @@ L=$BUILD/examples/minilisp
 cat "$HERE/../examples/minilisp/world.lisp" >"$D/world.lisp"
 echo '(print (length primes) (digits (last factorials)) power-digit-sum)' >"$D/query.lisp"
 "$L" "$D/world-save.lisp" >/dev/null
-"$B" time "$REPS" "$D/world.lisp" "$L" >"$D/lisp-build.txt"
+"$B" time "$((REPS * 2 + 1))" "$D/world.lisp" "$L" >"$D/lisp-build.txt"
 "$B" time "$((REPS * 2 + 1))" "$D/query.lisp" "$L" --image "$D/minilisp.img" >"$D/lisp-start.txt"
-lisp_build=$(val median_ms "$D/lisp-build.txt")
-lisp_start=$(val median_ms "$D/lisp-start.txt")
+lisp_build=$(val lowest_ms "$D/lisp-build.txt")
+lisp_start=$(val lowest_ms "$D/lisp-start.txt")
 lisp_bytes=$(stat -c %s "$D/minilisp.img")
 
 awk -v mib="$MIB" -v bytes="$bytes" -v build="$build_ms" -v save="$save_ms" -v cp="$cp_ms" \
@@ -71,15 +73,15 @@ awk -v mib="$MIB" -v bytes="$bytes" -v build="$build_ms" -v save="$save_ms" -v c
     -v reps="$REPS" -v blocks="$(val blocks "$D/build.txt")" -v freed="$(val freed "$D/build.txt")" 'BEGIN {
   printf "# Heap images\n\n"
   printf "A heap of %d MiB (a quarter on the host heap, %d blocks in the arena, %d more freed before the save);\n", mib, blocks, freed
-  printf "the image is %.1f MiB. Medians of %d runs, all in this one run of the suite.\n\n", bytes / 1048576, reps
+  printf "the image is %.1f MiB. Medians of %d runs (whole processes: the lowest of %d), all in this one run.\n\n", bytes / 1048576, reps, 2 * reps + 1
   printf "| What | Figure | Against | Ratio |\n|---|---|---|---|\n"
   printf "| save (`gclzone_image_save`, synced) | %.1f ms, %.0f MB/s | `cp` of the image, synced: %.1f ms | %.2f |\n", save, bytes / save / 1000, cp, save / cp
   printf "| restore, inside the process (`gclzone_init` with the image) | %.3f ms | building the heap: %.1f ms | %.4f |\n", restore, build, restore / build
-  printf "| a process started from the image, whole | %.2f ms | the same process with no image: %.2f ms | %.2f |\n", start, nothing, start / nothing
+  printf "| a process started from the image, whole | %.2f ms | the same process with no image: %.2f ms | %.2f (%+.2f ms) |\n", start, nothing, start / nothing, start - nothing
   printf "| first touch of a restored page, a read | %.0f ns | a fresh page fault: %.0f ns | %.2f |\n", tr, fresh, tr / fresh
   printf "| first touch of a restored page, a write (copy-on-write) | %.0f ns | a fresh page fault: %.0f ns | %.2f |\n", tw, fresh, tw / fresh
   printf "| minilisp started from its image (%.1f MiB), whole process | %.2f ms | building the world from source: %.1f ms | %.4f |\n", lbytes / 1048576, ls, lb, ls / lb
-  printf "\nTargets (issue 11): restore under 2 ms: %s; first touch no more than a page fault each: %s.\n", restore < 2 ? "met" : "NOT met", (tr <= fresh * 1.25 && tw <= fresh * 1.25) ? "met" : "NOT met"
+  printf "\nTargets (issue 11): restore under 2 ms of start-up: %s; first touch no more than a page fault each (within 25%%): %s; save at the disk'"'"'s speed (within 25%% of cp): %s.\n", (restore < 2 && start - nothing < 2) ? "met" : "NOT met", (tr <= fresh * 1.25 && tw <= fresh * 1.25) ? "met" : "NOT met", save <= cp * 1.25 ? "met" : "NOT met"
 }' >"$D/image.md"
 rm -f "$D/heap.img" "$D/minilisp.img"
 cat "$D/image.md"
