@@ -36,6 +36,20 @@ run env GCLZONE_IMAGE="$TMP/c.img" GCLZONE_CHECK=1 LD_PRELOAD="$LIB" "$P" check 
 run env GCLZONE_IMAGE="$TMP/d.img" GCLZONE_CHECK=1 "$L" final "$TMP/d.img" >/dev/null
 ok "the same with GCLZONE_CHECK=1 (3000 strings): saved linked, restored preloaded, restored linked"
 
+# A SECURE=1 build keeps its free-list key in the image: its own images
+# restore; the default build refuses them.
+SECURE_LIB=$(cd "$BUILD-secure" && pwd)/libgclzone.so
+run env $at WORLD_STRINGS=2000 LD_PRELOAD="$SECURE_LIB" "$P" build "$TMP/s.img" >/dev/null
+run env GCLZONE_IMAGE="$TMP/s.img" GCLZONE_CHECK=1 LD_PRELOAD="$SECURE_LIB" "$P" check "$TMP/s.img" "$TMP/s2.img" >/dev/null
+run env GCLZONE_IMAGE="$TMP/s2.img" LD_PRELOAD="$SECURE_LIB" "$P" final "$TMP/s2.img" >/dev/null
+set +e
+{ err=$(env GCLZONE_IMAGE="$TMP/s.img" "$L" final "$TMP/s.img" 2>&1); status=$?; } 2>/dev/null
+set -e
+[ $status -eq 134 ] && [ "$err" = "gclzone: fatal: cannot start from the image $TMP/s.img: made by an incompatible build of libgclzone" ] ||
+  fail "a SECURE=1 image in the default build: status $status: $err"
+rm -f "$TMP/s.img" "$TMP/s2.img"
+ok "a SECURE=1 build saves and restores its own images (the link key kept), and the default build refuses them"
+
 # Nothing but the images is left (the temporary names were renamed), and
 # they are sparse: the reservation is 5 GiB, the world some 40 MiB.
 [ "$(cd "$TMP" && ls | tr '\n' ' ')" = "a.img b.img c.img d.img " ] || fail "left in the directory: $(ls "$TMP")"
