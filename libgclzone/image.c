@@ -250,7 +250,7 @@ static int vet_header(loader_t *l) {
   if (h->page_size != l->page) return R_PAGE;
   if (h->header_size != sizeof *h || h->build != build_print()) return R_BUILD;
   if (l->size < h->file_size) return R_SHORT;
-  if (l->size != h->file_size || h->table_offset != TABLE_OFFSET) return R_HEADER;
+  if (l->size != h->file_size || h->table_offset != TABLE_OFFSET || h->file_size < TABLE_OFFSET) return R_HEADER;
   const uint64_t max_part = (uint64_t)1 << 46;
   if (h->heap_size % GCL_SLOT_SIZE || h->heap_size > max_part || h->arena_size % GCL_SLOT_SIZE ||
       h->arena_size < GCL_SLOT_SIZE * 16 || h->arena_size > max_part || !h->host_base || h->host_base % l->page)
@@ -367,8 +367,12 @@ static int read_meta(loader_t *l, gcl_part_t *part, const image_section_t *e) {
   return -1;
 }
 
-/* The second pass: map each data section over its committed range. */
+/* The second pass: map each data section over its committed range. The
+ * table is read again, so each entry is vetted again before it is mapped
+ * (MAP_FIXED: it must lie in the region, whatever the file says now). */
 static int map_section(loader_t *l, const image_section_t *e) {
+  int why = vet_section(l, e);
+  if (why >= 0) return why;
   if (e->kind != SEC_HOST && e->kind != SEC_ARENA) return -1;
   if (gcl_prim_file_map(l->fd, e->offset, (void *)(uintptr_t)e->addr, e->len)) return R_NOMEM;
   gcl_prim_purge_by_remap(); /* the region now holds file pages */
@@ -409,6 +413,7 @@ static int load(loader_t *l) {
   sum_t again, table;
   sum_init(&again);
   sum_init(&table);
+  l->last_kind = 0, l->addr_end = 0, l->off_end = 0; /* vet_section's order, afresh */
   if ((why = each_section(l, &again, &table, map_section)) >= 0) return why;
   if (sum_final(&table) != l->table_sum) return R_CHECKSUM; /* the file changed under us */
   /* Past the break the host heap reads as zero (hostheap.c's invariant). */
