@@ -144,7 +144,7 @@ $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/
 FUZZ_CC ?= clang-16
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(CORE:%=libgclzone/%.c) libgclzone/front_none.c
-$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
+$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c tests/image_format.h $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) -pthread

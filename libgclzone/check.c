@@ -199,17 +199,24 @@ const char *gcl_check_hostheap(uintptr_t *where) {
   return NULL;
 }
 
-/* Every validator this thread may run; the first failure is fatal. */
-void gcl_check_all(void) {
-  uintptr_t where;
+/* The spans and the host heap, each under its lock: what is broken, or
+ * NULL (gcl_check_all, and a restore's verdict on an image). */
+const char *gcl_check_region(uintptr_t *where) {
   gcl_prim_lock(&gcl_span_lock);
-  const char *why = gcl_check_spans(&where);
+  const char *why = gcl_check_spans(where);
   gcl_prim_unlock(&gcl_span_lock);
   if (!why) {
     gcl_prim_lock(&gcl_hostheap_lock);
-    why = gcl_check_hostheap(&where);
+    why = gcl_check_hostheap(where);
     gcl_prim_unlock(&gcl_hostheap_lock);
   }
+  return why;
+}
+
+/* Every validator this thread may run; the first failure is fatal. */
+void gcl_check_all(void) {
+  uintptr_t where;
+  const char *why = gcl_check_region(&where);
   if (why) corrupt(where, why);
   theaps();
 }

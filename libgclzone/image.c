@@ -434,14 +434,7 @@ static int load(loader_t *l) {
   for (gcl_span_t *s; building && (s = unpublished()) != NULL; building--) gcl_span_give(s);
 
   uintptr_t where;
-  gcl_prim_lock(&gcl_span_lock);
-  const char *bad = gcl_check_spans(&where);
-  gcl_prim_unlock(&gcl_span_lock);
-  if (!bad) {
-    gcl_prim_lock(&gcl_hostheap_lock);
-    bad = gcl_check_hostheap(&where);
-    gcl_prim_unlock(&gcl_hostheap_lock);
-  }
+  const char *bad = gcl_check_region(&where);
   /* The orphans' own fields and list heads; their lists lie in the data,
    * which a restore does not read: theap.c walks each orphan's the first
    * time it follows them, or all of them now under GCLZONE_CHECK. */

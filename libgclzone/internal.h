@@ -559,6 +559,7 @@ int gcl_walk_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx);
 const char *gcl_check_spans(uintptr_t *where);
 const char *gcl_check_hostheap(uintptr_t *where);
 const char *gcl_check_orphans(bool lists, uintptr_t *where);
+const char *gcl_check_region(uintptr_t *where);
 void gcl_check_all(void);
 void gcl_check_op(void);
 

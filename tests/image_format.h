@@ -1,5 +1,5 @@
 /* image_format.h: the heap image file format as README.md's table states
- * it, restated for the tests (test_image.c, fuzz_image.c) so that they can
+ * it, restated for the tests (test_image.c, fuzz_image.c, fuzz_alloc.c) so that they can
  * read an image and forge bad ones: change a field, then make the checksum
  * right again so that the loader's later checks are reached. Written from
  * the documentation, not shared with libgclzone/image.c: if the library
@@ -99,5 +99,18 @@ static inline void imgf_fix_checksum(unsigned char *buf, size_t n) {
   uint64_t sum = imgf_checksum(buf, n);
   memcpy(buf + offsetof(imgf_header_t, checksum), &sum, sizeof sum);
 }
+
+#ifdef GCL_INTERNAL_H
+/* For tests that restore in the process that saved (they link the core):
+ * drop the region as a new process would not have it: the thread's theap
+ * and the process state forgotten, the reservation unmapped. */
+static inline void imgf_drop_region(void) {
+  gcl_prim_tls_set(NULL);
+  gcl_theaps.count = 0;
+  gcl_theap_reset();
+  gcl_store_release(&gcl_process_state, 0);
+  gcl_region_unreserve();
+}
+#endif
 
 #endif

@@ -44,13 +44,7 @@ static void remove_dir(void) {
 
 /* The region gone, as in a process that never had it: what a restore
  * starts from. */
-static void forget_region(void) {
-  gcl_prim_tls_set(NULL);
-  gcl_theaps.count = 0;
-  gcl_theap_reset();
-  gcl_store_release(&gcl_process_state, 0);
-  gcl_region_unreserve();
-}
+#define forget_region imgf_drop_region
 
 /* Images are made at fixed bases, far from where the OS maps things: once
  * the region is dropped, glibc's malloc (which the tests' own code uses)

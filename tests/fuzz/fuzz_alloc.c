@@ -21,6 +21,7 @@
 
 #include "gclzone.h"
 #include "internal.h" /* the round trip drops the region, as a new process would not have it */
+#include "../image_format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,11 +129,7 @@ static void image_round_trip(void) {
   const void *root = nlive ? live[0].p : NULL;
   for (size_t i = 0; i < nlive; i++) live[i].usable = gclzone_usable_size(live[i].p);
   CHECK(gclzone_image_save(image_path, root) == 0);
-  gcl_prim_tls_set(NULL);
-  gcl_theaps.count = 0;
-  gcl_theap_reset();
-  gcl_store_release(&gcl_process_state, 0);
-  gcl_region_unreserve();
+  imgf_drop_region();
   gclzone_config_t cfg = {.image = image_path};
   CHECK(gclzone_init(&cfg) == 0);
   CHECK(gclzone_image_root() == root);

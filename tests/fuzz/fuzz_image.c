@@ -48,13 +48,7 @@ static size_t table_end, map_off, map_len, spans_off, spans_len, space;
 static unsigned char *work; /* an edited copy of the file */
 static int fd;
 
-static void drop_region(void) {
-  gcl_prim_tls_set(NULL);
-  gcl_theaps.count = 0;
-  gcl_theap_reset();
-  gcl_store_release(&gcl_process_state, 0);
-  gcl_region_unreserve();
-}
+#define drop_region imgf_drop_region
 
 static void remove_image(void) {
   unlink(path);
