@@ -4,12 +4,13 @@
 #   make check-unit the fast suites (units, with assertions, the Darwin zone, layers): seconds
 #   make check      unit suites (Check), API conformance, stress, the exported symbols, the
 #                   man pages, the timeline chart, preload, misuse, valgrind, real programs,
-#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), a fuzz
-#                   run, the Darwin zone tests and Mach-O checks (mk/darwin.mk), and the
-#                   bench suite's self-test
+#                   examples, GCL, install (pkg-config, CMake, DESTDIR, uninstall), heap
+#                   images across processes, a fuzz run, the Darwin zone tests and Mach-O
+#                   checks (mk/darwin.mk), and the bench suite's self-test
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
-#   make bench      the benchmark suite (check runs only its self-test: make -C bench test)
+#   make bench      the benchmark suite (check runs only its self-test: make -C bench test);
+#                   make bench-image: heap images only
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
 #   make uninstall  the same variables: removes exactly what install put there
 #   make clean
@@ -58,7 +59,7 @@ LIB_CFLAGS := -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -Iinc
               -fno-plt -MMD -MP $(CFLAGS)
 TEST_CFLAGS := -std=gnu11 $(OPT) $(WARN) -pthread -Iinclude -Ilibgclzone -MMD -MP $(CFLAGS)
 
-CORE := region options log process hostheap span slab theap walk check alloc introspect debug timeline prim_posix
+CORE := region options log process hostheap span slab theap walk check alloc introspect debug timeline prim_posix image
 CORE_OBJ := $(CORE:%=$(BUILD)/obj/%.o)
 NONE_OBJ := $(BUILD)/obj/front_none.o
 ELF_OBJ := $(BUILD)/obj/override_elf.o
@@ -132,6 +133,13 @@ $(BUILD)/tests/brk_base: tests/preload/brk_base.c $(BUILD)/libgclzone.a | $(BUIL
 $(BUILD)/tests/gmp_consumer: examples/gmp/gmp_demo.c $(BUILD)/libgclzone.so | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
 
+# The heap image world (tests/image.sh), preloaded and linked.
+$(BUILD)/tests/image_world: tests/image/world.c | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< -lgmp -ldl
+
+$(BUILD)/tests/image_world_linked: tests/image/world.c $(BUILD)/libgclzone.so | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -Wl,--no-as-needed -lgclzone -lgmp -ldl -Wl,-rpath,'$$ORIGIN/..'
+
 # The SECURE=1 variant, for the tests of what it adds.
 $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)-secure SECURE=1 $@
@@ -140,18 +148,30 @@ $(BUILD)-secure/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/
 FUZZ_CC ?= clang-16
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(CORE:%=libgclzone/%.c) libgclzone/front_none.c
-$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
+$(BUILD)/fuzz/fuzz_alloc: tests/fuzz/fuzz_alloc.c tests/image_format.h $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_alloc.c $(FUZZ_SRC) -pthread
 
-# A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800).
-fuzz-check: $(BUILD)/fuzz/fuzz_alloc
-	@mkdir -p $(BUILD)/fuzz/corpus
+# The image loader's harness: edited headers, tables and metadata.
+$(BUILD)/fuzz/fuzz_image: tests/fuzz/fuzz_image.c tests/image_format.h $(FUZZ_SRC) $(wildcard libgclzone/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -O2 -g $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -Iinclude -Ilibgclzone -o $@ tests/fuzz/fuzz_image.c $(FUZZ_SRC) -pthread
+
+# A bounded run (in check), or `make fuzz` for a long one (FUZZ_SECONDS=1800);
+# the image loader's harness runs a third as long.
+FUZZ_IMAGE_SECONDS ?= $(shell echo $$(( $(FUZZ_SECONDS) / 3 )))
+fuzz-check: $(BUILD)/fuzz/fuzz_alloc $(BUILD)/fuzz/fuzz_image
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-image
 	@$(BUILD)/fuzz/fuzz_alloc -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=4096 \
 	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus >$(BUILD)/fuzz/log 2>&1 || \
 	  { tail -40 $(BUILD)/fuzz/log; echo "fuzz: FAIL: the input is in $(BUILD)/fuzz/"; exit 1; }
 	@echo "fuzz: $$(grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/log), no failure"
+	@$(BUILD)/fuzz/fuzz_image -max_total_time=$(FUZZ_IMAGE_SECONDS) -max_len=512 -rss_limit_mb=4096 \
+	  -artifact_prefix=$(BUILD)/fuzz/image- $(BUILD)/fuzz/corpus-image >$(BUILD)/fuzz/log-image 2>&1 || \
+	  { tail -40 $(BUILD)/fuzz/log-image; echo "fuzz: FAIL: the input is in $(BUILD)/fuzz/"; exit 1; }
+	@echo "fuzz (image loader): $$(grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/log-image), no failure"
 
 fuzz:
 	$(MAKE) --no-print-directory fuzz-check FUZZ_SECONDS=1800
@@ -186,7 +206,7 @@ check-unit: $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)/tests/darwin_
 
 check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)-tsan/tests/unit $(BUILD)-asan/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/fork_stdio_static $(BUILD)/tests/gmp_consumer \
        $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
-       check-darwin
+       $(BUILD)/tests/image_world $(BUILD)/tests/image_world_linked check-darwin
 	$(BUILD)/tests/unit
 	$(BUILD)-debug/tests/unit --fast
 	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
@@ -202,6 +222,7 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)-tsan/tests/uni
 	BUILD=$(BUILD) sh tests/examples.sh
 	BUILD=$(BUILD) sh tests/gcl.sh
 	BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install.sh
+	BUILD=$(BUILD) sh tests/image.sh
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory -C bench test BUILD=$(abspath $(BUILD))
 
@@ -228,6 +249,10 @@ $(BUILD)/examples/link: examples/link/link.c $(BUILD)/libgclzone.so | $(BUILD)/e
 $(BUILD)/examples/hello: examples/preload/hello.c | $(BUILD)/examples
 	$(CC) $(TEST_CFLAGS) -o $@ $<
 
+# The second part is heap images: a world built from source and saved, then
+# a process that starts from the image instead; each with its wall time.
+IMAGE_DEMO := $(BUILD)/minilisp-world.img
+ms_now = $$(($$(date +%s%N) / 1000000))
 demo: all $(BUILD)/examples/minilisp
 	@echo "== minilisp: a garbage-collected Lisp whose heap grows with gclzone_sbrk and whose"
 	@echo "== GMP bignums keep their limbs in the gclzone arena (examples/minilisp/demo.lisp)"
@@ -236,14 +261,31 @@ demo: all $(BUILD)/examples/minilisp
 	@python3 bin/gclzone-timeline --title "minilisp examples/minilisp/demo.lisp" -o $(BUILD)/demo/minilisp-timeline.svg \
 	  $(BUILD)/demo/minilisp.timeline
 	@echo "== its memory over time (GCLZONE_TIMELINE): $(BUILD)/demo/minilisp-timeline.svg"
+	@echo
+	@echo "== heap images: build a world from source (examples/minilisp/world.lisp), then (save-image \"$(IMAGE_DEMO)\")"
+	@t0=$(ms_now); (cat examples/minilisp/world.lisp; echo '(save-image "$(IMAGE_DEMO)")') | $(BUILD)/examples/minilisp; \
+	  echo "== that process ran $$(( $(ms_now) - t0 )) ms; the image is $$(( $$(stat -c %s $(IMAGE_DEMO)) >> 10 )) KiB"
+	@echo
+	@echo "== start from it and ask: minilisp --image $(IMAGE_DEMO)"
+	@t0=$(ms_now); echo '(print "from the image:" (length primes) "primes," (digits (last factorials)) "digits of 500!")' | \
+	  $(BUILD)/examples/minilisp --image $(IMAGE_DEMO) | grep -v '^minilisp: [0-9]* coll\|^minilisp: GC heap\|^minilisp: checked\|^minilisp: the GC'; \
+	  echo "== that process ran $$(( $(ms_now) - t0 )) ms, all of it"
+	@echo
+	@echo "== start from it and work on (collect, grow): minilisp --image $(IMAGE_DEMO) examples/minilisp/use.lisp"
+	$(BUILD)/examples/minilisp --image $(IMAGE_DEMO) examples/minilisp/use.lisp
 
 # ---- bench ----------------------------------------------------------------------
 # The CHECKS=0 and SECURE=1 variants run beside the default build.
 $(BUILD)-nochecks/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h include/*.h)
 	$(MAKE) --no-print-directory BUILD=$(BUILD)-nochecks CHECKS=0 $@
 
-bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so
+bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so $(BUILD)/examples/minilisp
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
+
+# Only the heap images' costs (bench/image.sh).
+bench-image: all $(BUILD)/examples/minilisp
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
 
 # ---- install --------------------------------------------------------------------
 # Every file install puts in place, so that uninstall removes exactly those:
@@ -294,5 +336,5 @@ clean:
 
 include mk/darwin.mk
 
-.PHONY: all check check-unit check-sanitizers check-long demo bench install uninstall clean fuzz fuzz-check
+.PHONY: all check check-unit check-sanitizers check-long demo bench bench-image install uninstall clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

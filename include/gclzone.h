@@ -36,6 +36,9 @@ typedef struct gclzone_config {
   size_t arena_size; /* malloc arena capacity (GCLZONE_ARENA_SIZE) */
   uintptr_t base;    /* fixed address of the host heap's base, page aligned,
                         or GCLZONE_BASE_BRK (GCLZONE_BASE) */
+  const char *image; /* start from this heap image (GCLZONE_IMAGE): the
+                        sizes and base are the image's, so the three fields
+                        above must be 0; see gclzone_image_save */
 } gclzone_config_t;
 
 /* base: start the host heap at the program break, so that it continues the
@@ -47,7 +50,9 @@ typedef struct gclzone_config {
 /* Reserve the region. Optional: the first allocation or sbrk does it with the
  * defaults. May replace an earlier default reservation while nothing has been
  * allocated from it. 0; -1 with errno EINVAL (bad config), EEXIST (base is
- * taken), ENOMEM (no room), EBUSY (already in use with another config). */
+ * taken), ENOMEM (no room), EBUSY (already in use with another config).
+ * With cfg->image: also ENOENT or EACCES (the file), EINVAL (not a usable
+ * image), and nothing is mapped. */
 int gclzone_init(const gclzone_config_t *cfg);
 
 /* ---- Allocation (the malloc family, prefixed) ----------------------------- */
@@ -131,6 +136,24 @@ size_t gclzone_walk(gclzone_visitor_t *visit, void *ctx);
  * the calling thread and of exited threads, then every free resident page).
  * Returns the bytes given back; 0 before init. */
 size_t gclzone_trim(void);
+
+/* ---- Heap images ---------------------------------------------------------------
+ * The successor to unexec. Save the region as it is now (the host heap up to
+ * its break, every block of the arena, the allocator's metadata) and `root`,
+ * a pointer into either part (or NULL), atomically: the file appears at path
+ * complete or not at all. Other threads must be stopped first, outside the
+ * allocator; their blocks are saved as those of exited threads. A later
+ * process started with GCLZONE_IMAGE=path (or cfg->image) gets the region
+ * back at the same addresses, mapped copy-on-write from the file: every block
+ * live, freeable, with its contents, and the break where it was. 0; -1 with
+ * errno EINVAL (no path, not initialized, root outside the heap and the
+ * arena), EDEADLK (called with an allocator lock held: from a signal handler
+ * inside malloc), EBUSY (a thread that was not stopped held a lock for a
+ * second), or the error of writing the file (nothing is left at path). */
+int gclzone_image_save(const char *path, const void *root);
+
+/* The root saved with the image this process started from; NULL if none. */
+void *gclzone_image_root(void);
 
 /* The old name of gclzone_trim ("collect" read as a garbage collection);
  * kept for release 0.1 and removed in the next one. */

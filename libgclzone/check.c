@@ -42,58 +42,71 @@ static const char *slab_fields(const gcl_span_t *s) {
   return NULL;
 }
 
-/* Walk one of a slab's own free lists: every link must point at a block of
- * the slab below its bump pointer, carrying the free tag; no cycle. Returns
- * how many blocks it holds. The message names the block whose link is bad
- * (or the slab, for a bad list head). */
-static size_t list_blocks(const gcl_span_t *s, const gcl_block_t *b, size_t cap) {
-  size_t n = 0;
-  uintptr_t holder = s->start;
-  for (; b; n++) {
-    uintptr_t a = (uintptr_t)b;
-    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size)
-      corrupt(holder, "corrupted free-list link");
-    if (n >= cap) corrupt(holder, "a free list loops");
-    GCL_FREE_OPEN((void *)b);
-    uintptr_t tag = b->tag;
-    const gcl_block_t *next = gcl_slab_link_get(b);
-    GCL_FREE_CLOSE((void *)b);
-    if (tag != gcl_span_free_tag(s, b)) gcl_slab_written_after_free(b);
-    holder = a;
-    b = next;
-  }
-  return n;
+/* A list head of slab s: NULL, or a block below bump (not followed). */
+static bool head_ok(const gcl_span_t *s, uintptr_t b) {
+  return !b || (b - s->start < s->bump - s->start && (b - s->start) % s->block_size == 0);
 }
 
 /* A slab whose lists the calling thread may read (its own, or an orphan
  * under the orphan lock): everything slab_fields checks, the key exactly,
- * and the lists against the block count. */
-static void slab_lists(const gcl_span_t *s, const gcl_theap_t *owner) {
-  if (s->kind != GCL_SPAN_SLAB || s->slots == 0) corrupt(s->start, "a theap lists a span that is no slab");
-  if (gcl_span_of((void *)s->start) != s) corrupt(s->start, "a slab is not in the slot map");
-  if (gcl_load_relaxed(&s->theap) != owner) corrupt(s->start, "a slab has the wrong owner");
+ * and the heads of its three lists; with `lists`, the lists themselves
+ * against the block count (slab.c), the remote one too if `remote`. What is
+ * wrong, or NULL. */
+static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, bool lists, bool remote,
+                              uintptr_t *where) {
+  *where = s->start;
+  if (s->kind != GCL_SPAN_SLAB || s->slots == 0) return "a theap lists a span that is no slab";
+  if (gcl_span_of((void *)s->start) != s) return "a slab is not in the slot map";
+  if (gcl_load_relaxed(&s->theap) != owner) return "a slab has the wrong owner";
   const char *why = slab_fields(s);
-  if (why) corrupt(s->start, why);
+  if (why) return why;
   if (s->bump_key != gcl_span_bump_key(s->block_size, (s->bump - s->start) / s->block_size))
-    corrupt(s->start, "a slab's bump key disagrees with its bump pointer");
-  size_t cap = (s->bump - s->start) / s->block_size;
-  size_t n = list_blocks(s, s->free, cap);
-  /* used counts blocks handed out, including those freed by other threads
-   * and not gathered yet (remote, which other threads push onto
-   * concurrently, so it is left alone here). */
-  if (s->used + n != cap) corrupt(s->start, "a slab's block count does not add up");
+    return "a slab's bump key disagrees with its bump pointer";
+  if (!head_ok(s, (uintptr_t)s->free) || !head_ok(s, gcl_load_relaxed(&s->remote)))
+    return "corrupted free-list link";
+  if (s->used > (s->bump - s->start) / s->block_size) return "a slab's block count does not add up";
+  return lists ? gcl_slab_check_lists(s, remote, where) : NULL;
+}
+
+/* The orphans, each a slab (taking the orphan lock): with `lists`, their
+ * free lists too, remote ones included (other threads only push onto
+ * those). Without, nothing a slab's memory holds is read: what a restore
+ * checks at once (image.c), before theap.c walks the lists of each
+ * restored orphan the first time it follows them. What is wrong, or NULL,
+ * with *where. */
+const char *gcl_check_orphans(bool lists, uintptr_t *where) {
+  const char *why = NULL;
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  for (unsigned c = 1; c < GCL_NCLASSES && !why; c++) {
+    size_t n = 0;
+    const gcl_span_t *last = NULL;
+    for (gcl_span_t *s = gcl_theaps.orphans[c].first; s && !why; last = s, s = s->next) {
+      *where = s->start;
+      if (!s->orphan) why = "the orphan list holds a slab that is no orphan";
+      else if (s->prev != last) why = "the orphan list is broken";
+      else if (s->sclass != c) why = "a slab sits in another class's orphan list";
+      else why = slab_lists(s, NULL, lists, true, where);
+      n++;
+    }
+    if (!why && (gcl_theaps.orphans[c].last != last || gcl_theaps.norphans[c] != n))
+      *where = last ? last->start : gcl_spans.base, why = "the orphan list is broken";
+  }
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return why;
 }
 
 /* The calling thread's theap and the orphans: the slabs whose lists this
  * thread may read. Other threads' theaps change under our feet. */
 static void theaps(void) {
   gcl_theap_t *h = gcl_theap_self();
+  uintptr_t where;
+  const char *why;
   if (h != &gcl_theap_empty) {
     for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
       gcl_spanq_t *q = c < GCL_NCLASSES ? &h->queue[c] : &h->full;
       const gcl_span_t *last = NULL;
       for (gcl_span_t *s = q->first; s; last = s, s = s->next) {
-        slab_lists(s, h);
+        if ((why = slab_lists(s, h, true, false, &where))) corrupt(where, why);
         if (c < GCL_NCLASSES && s->sclass != c) corrupt(s->start, "a slab sits in another class's queue");
         if ((c == GCL_NCLASSES) != (s->full != 0)) corrupt(s->start, "a slab's full flag is wrong");
         if (s->prev != last) corrupt(s->start, "a theap's queue is broken");
@@ -101,17 +114,7 @@ static void theaps(void) {
       if (q->last != last) corrupt(last ? last->start : gcl_spans.base, "a theap's queue is broken");
     }
   }
-  gcl_prim_lock(&gcl_theap_orphan_lock);
-  for (unsigned c = 1; c < GCL_NCLASSES; c++) {
-    size_t n = 0;
-    for (gcl_span_t *s = gcl_theaps.orphans[c].first; s; s = s->next, n++) {
-      if (!s->orphan) corrupt(s->start, "the orphan list holds a slab that is no orphan");
-      if (s->sclass != c) corrupt(s->start, "a slab sits in another class's orphan list");
-      slab_lists(s, NULL);
-    }
-    if (n != gcl_theaps.norphans[c]) corrupt(gcl_spans.base, "the orphan count does not add up");
-  }
-  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  if ((why = gcl_check_orphans(true, &where))) corrupt(where, why);
 }
 
 /* ---- spans ------------------------------------------------------------------------ */
@@ -198,17 +201,24 @@ const char *gcl_check_hostheap(uintptr_t *where) {
   return NULL;
 }
 
-/* Every validator this thread may run; the first failure is fatal. */
-void gcl_check_all(void) {
-  uintptr_t where;
+/* The spans and the host heap, each under its lock: what is broken, or
+ * NULL (gcl_check_all, and a restore's verdict on an image). */
+const char *gcl_check_region(uintptr_t *where) {
   gcl_prim_lock(&gcl_span_lock);
-  const char *why = gcl_check_spans(&where);
+  const char *why = gcl_check_spans(where);
   gcl_prim_unlock(&gcl_span_lock);
   if (!why) {
     gcl_prim_lock(&gcl_hostheap_lock);
-    why = gcl_check_hostheap(&where);
+    why = gcl_check_hostheap(where);
     gcl_prim_unlock(&gcl_hostheap_lock);
   }
+  return why;
+}
+
+/* Every validator this thread may run; the first failure is fatal. */
+void gcl_check_all(void) {
+  uintptr_t where;
+  const char *why = gcl_check_region(&where);
   if (why) corrupt(where, why);
   theaps();
 }

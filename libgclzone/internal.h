@@ -5,7 +5,8 @@
  *
  *   front ends   override_elf.c, zone_darwin.c (front_none.c: no front end)
  *   api          alloc.c: the malloc family, the slow paths, the prefixed API
- *   lifecycle    process.c: init, fork, the lock table, the report at exit
+ *   lifecycle    process.c: init, fork, the lock table, the report at exit;
+ *                image.c: heap images (saved, and started from at init)
  *   reading      introspect.c (stats, reports, the walk, the map),
  *                check.c (the validators), walk.c (the span iterator)
  *   allocator    theap.c (thread heaps) > slab.c (slabs) > span.c (spans)
@@ -147,7 +148,7 @@ struct gcl_theap;
  *    usable_end of a slab) and the two free lists: `free`, the owner's, to
  *    allocate from and to free onto, and `remote` for frees from other
  *    threads, with used and remote_count;
- *  - theap.c: the slab's owner (theap, fast_owner, full, orphan)
+ *  - theap.c: the slab's owner (theap, fast_owner, full, orphan, restored)
  *    and its queue links (next, prev).
  * The first line is the fast paths'. */
 typedef struct gcl_span {
@@ -165,6 +166,9 @@ typedef struct gcl_span {
   uintptr_t remote;       /* atomic: frees from other threads, a lock-free stack */
   uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
   uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
+  uint32_t orphan_used;   /* relaxed: `used` as the orphan lock's holder last left it (theap.c) */
+  uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
+                             (theap.c, under gcl_theap_orphan_lock) */
   struct gcl_theap *theap; /* atomic: the owning thread heap; NULL if orphaned */
   uint32_t slots;
   uint8_t kind;           /* enum gcl_span_kind */
@@ -221,6 +225,7 @@ enum gcl_fatal {
   GCL_FATAL_OS,
   GCL_FATAL_CORRUPT,
   GCL_FATAL_ASSERT,
+  GCL_FATAL_IMAGE, /* %p is the image's path (a string): see image.c */
 };
 
 /* ---- front ends (override_elf.c, zone_darwin.c, front_none.c) -------------------------
@@ -259,6 +264,7 @@ typedef struct gcl_options {
   long scribble;         /* GCLZONE_SCRIBBLE */
   long check;            /* GCLZONE_CHECK */
   const char *timeline;  /* GCLZONE_TIMELINE: a path in the environment block */
+  const char *image;     /* GCLZONE_IMAGE: in the environment block, or NULL */
 } gcl_options_t;
 typedef struct gcl_option {
   const char *name;   /* without the GCLZONE_ prefix */
@@ -322,6 +328,7 @@ int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base);
 void gcl_region_unreserve(void);
 int gcl_region_grow(gcl_part_t *part, uintptr_t upto, size_t step);
 size_t gcl_region_shrink(uintptr_t host_limit, uintptr_t arena_limit);
+void gcl_region_plan(gcl_region_t *r, uintptr_t base, size_t heap_size, size_t arena_size);
 static inline bool gcl_region_contains(const void *p) {
   return (uintptr_t)p - gcl_region.base < gcl_region.size;
 }
@@ -376,6 +383,8 @@ typedef struct gcl_span_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
 } gcl_span_stats_t;
 void gcl_span_stats(gcl_span_stats_t *out);
+int gcl_span_restore(size_t slots, uintptr_t desc_end, uintptr_t link_key);
+void gcl_span_restore_dirty(uintptr_t addr, size_t len);
 
 /* The free tag of a block is the sum of its slab descriptor's address and
  * its own: a word no program holds (the sum of two user addresses is above
@@ -427,6 +436,7 @@ bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b);
 _Noreturn void gcl_slab_bad_link(const void *holder);
 _Noreturn void gcl_slab_written_after_free(const void *block);
 void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_block_t *next);
+const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *where);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
  * power of two is split in four (160, 192, 224, 256, 320, ...): small
@@ -517,6 +527,7 @@ void gcl_theap_thread_done(void *theap);
 void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
 size_t gcl_theap_count(void);
+bool gcl_theap_restore(gcl_span_t *s);
 static inline gcl_theap_t *gcl_theap_self(void) {
   return gcl_prim_tls_get();
 }
@@ -572,8 +583,18 @@ int gcl_walk_blocks(gcl_walk_t *w, gcl_walk_visitor_fn *visit, void *ctx);
  * The validators (GCLZONE_CHECK, the zone's check, the unit suites). */
 const char *gcl_check_spans(uintptr_t *where);
 const char *gcl_check_hostheap(uintptr_t *where);
+const char *gcl_check_orphans(bool lists, uintptr_t *where);
+const char *gcl_check_region(uintptr_t *where);
 void gcl_check_all(void);
 void gcl_check_op(void);
+
+/* ---- image.c -----------------------------------------------------------------------------------------
+ * Heap images. gcl_image_restore is what process.c's init runs instead of a
+ * fresh reservation (the process not ready, no region reserved): 0, or an
+ * errno value with *why one of image.c's fixed reasons, and then nothing is
+ * mapped. */
+int gcl_image_restore(const char *path, const char **why);
+bool gcl_image_started_from(const char *path);
 
 /* ---- alloc.c ------------------------------------------------------------------------------------------ */
 void *gcl_alloc_slow(size_t size, size_t align, bool zero);

@@ -131,19 +131,18 @@ static void put_key_addr(json_t *j, const char *key, uintptr_t v) {
   put_str(j, t);
 }
 
-/* s as a JSON string (null for NULL), and a comma. */
-static void put_json_string(json_t *j, const char *s) {
-  if (!s) {
-    put_str(j, "null,");
-    return;
-  }
-  put_str(j, "\"");
-  for (; *s; s++) {
-    char t[8];
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') t[0] = '\\', t[1] = (char)c, t[2] = 0;
-    else if (c < 0x20) gcl_log_fmt(t, sizeof t, "\\u00%c%c", "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
-    else t[0] = (char)c, t[1] = 0;
+/* A path option: a JSON string (quotes, backslashes and control characters
+ * escaped), or null. */
+static void put_key_path(json_t *j, const char *key, const char *path) {
+  char t[96];
+  gcl_log_fmt(t, sizeof t, path ? "\"%s\":\"" : "\"%s\":null,", key);
+  put_str(j, t);
+  if (!path) return;
+  for (const char *c = path; *c; c++) {
+    unsigned char u = (unsigned char)*c;
+    if (u == '"' || u == '\\') gcl_log_fmt(t, sizeof t, "\\%c", *c);
+    else if (u < 0x20) gcl_log_fmt(t, sizeof t, "\\u00%c%c", "0123456789abcdef"[u >> 4], "0123456789abcdef"[u & 15]);
+    else gcl_log_fmt(t, sizeof t, "%c", *c);
     put_str(j, t);
   }
   put_str(j, "\",");
@@ -204,16 +203,13 @@ GCL_EXPORT void gclzone_print_stats_json(int fd) {
       long v = *(const long *)field;
       if (o->kind == 'r' && v == GCL_OPTIONS_JSON) gcl_log_fmt(t, sizeof t, "\"%s\":\"json\",", o->name);
       else gcl_log_fmt(t, sizeof t, "\"%s\":%ld,", o->name, v);
-    } else if (o->kind == 'p') {
-      const char *v = *(const char *const *)field;
-      gcl_log_fmt(t, sizeof t, "\"%s\":", o->name);
-      put_str(&j, t);
-      put_json_string(&j, v);
-      continue;
     } else if (o->kind == 'a') {
       uintptr_t v = *(const uintptr_t *)field;
       if (v == GCLZONE_BASE_BRK) gcl_log_fmt(t, sizeof t, "\"%s\":\"brk\",", o->name);
       else gcl_log_fmt(t, sizeof t, "\"%s\":\"%p\",", o->name, (void *)v);
+    } else if (o->kind == 'p') {
+      put_key_path(&j, o->name, *(const char *const *)field);
+      continue;
     } else {
       gcl_log_fmt(t, sizeof t, "\"%s\":%zu,", o->name, *(const size_t *)field);
     }

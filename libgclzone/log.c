@@ -122,6 +122,7 @@ static const char *const fatal_text[] = {
   [GCL_FATAL_OS] = "the system refused memory at %p: %s",
   [GCL_FATAL_CORRUPT] = "heap corruption at %p: %s",
   [GCL_FATAL_ASSERT] = "internal error at %p: %s",
+  [GCL_FATAL_IMAGE] = "cannot start from the image %s: %s",
 };
 
 _Noreturn void gcl_log_fatal(enum gcl_fatal what, const void *p, const char *detail) {

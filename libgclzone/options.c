@@ -24,6 +24,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("SCRIBBLE", 'n', scribble, 0, "1: fill fresh blocks with 0xaa and freed ones with 0x55"),
   OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
   OPT("TIMELINE", 'p', timeline, 0, "a file to record the memory timeline into (gclzone-timeline draws it)"),
+  OPT("IMAGE", 'p', image, 0, "start from this heap image (gclzone_image_save); its sizes and base replace the others"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 
@@ -38,13 +39,19 @@ static int digit(char c, unsigned base) {
 
 /* Parse a value of the given kind: numbers in decimal or 0x-hex; sizes may
  * end in K, M, G or T (binary units); an address may be "brk"; a report
- * level may be "json". 0, or EINVAL / ERANGE. */
+ * level may be "json"; a path is any nonempty string, and *out its address.
+ * 0, or EINVAL / ERANGE. */
 static bool is(const char *s, const char *word) {
   while (*word && *s == *word) s++, word++;
   return !*word && !*s;
 }
 
 int gcl_options_parse(char kind, const char *s, uint64_t *out) {
+  if (kind == 'p') {
+    if (!*s) return EINVAL;
+    *out = (uint64_t)(uintptr_t)s;
+    return 0;
+  }
   if ((kind == 'a' && is(s, "brk")) || (kind == 'r' && is(s, "json"))) {
     *out = kind == 'a' ? GCLZONE_BASE_BRK : GCL_OPTIONS_JSON;
     return 0;
@@ -113,10 +120,10 @@ void gcl_options_load(const char *const *env) {
       const gcl_option_t *o = &gcl_options_table[i];
       const char *value = match(*env, o->name);
       if (!value) continue;
-      uint64_t v = (uintptr_t)value; /* a path is the string itself */
-      if (o->kind == 'p' || gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
+      uint64_t v;
+      if (gcl_options_parse(o->kind, value, &v) == 0) set(o, v), gcl_options_set |= 1u << i;
       else gcl_log_printf(2, "gclzone: warning: ignoring GCLZONE_%s=%s: not a valid %s\n", o->name, value,
-                          o->kind == 's' ? "size" : o->kind == 'a' ? "address" : o->kind == 'r' ? "report level" : "number");
+                          o->kind == 's' ? "size" : o->kind == 'a' ? "address" : o->kind == 'r' ? "report level" : o->kind == 'p' ? "path" : "number");
     }
   }
 }

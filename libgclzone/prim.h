@@ -53,6 +53,39 @@ int gcl_prim_decommit(void *p, size_t size);
 int gcl_prim_purge(void *p, size_t size);
 size_t gcl_prim_page_size(void);
 
+/* ---- Files (heap images: image.c) -----------------------------------------
+ * file_open:   open path for reading, or (create) make it anew for writing
+ *              (O_EXCL: never an existing file; mode 0666 less the umask);
+ *              close-on-exec. 0 or errno, the descriptor in *fd.
+ * file_close:  close fd; errors are ignored (errno is kept).
+ * file_size:   the file's length (lseek to its end: no struct stat, whose
+ *              layout and symbol differ between Darwin's x86_64 and arm64).
+ * file_read:   read exactly n bytes at offset (pread, retried on EINTR and
+ *              short reads): 0, errno, or EIO when the file ends first.
+ * file_write:  write all n bytes at offset (pwrite, a megabyte at a time,
+ *              retried likewise).
+ * file_sync:   flush the file's data to stable storage.
+ * file_rename: rename from to to, replacing to atomically.
+ * file_remove: unlink path.
+ * file_map:    map len bytes of fd from offset (page aligned) over
+ *              [addr, addr + len), inside our reservation: private
+ *              copy-on-write, readable and writable, nothing read now.
+ * purge_by_remap: from now on purge maps fresh anonymous pages instead of
+ *              advising the kernel: the region holds private file mappings,
+ *              and MADV_DONTNEED on those brings the file's bytes back, not
+ *              zeros (Linux, every version: madvise(2)). errno is kept by
+ *              all of these. */
+int gcl_prim_file_open(const char *path, bool create, int *fd);
+void gcl_prim_file_close(int fd);
+int gcl_prim_file_size(int fd, uint64_t *size);
+int gcl_prim_file_read(int fd, uint64_t offset, void *buf, size_t n);
+int gcl_prim_file_write(int fd, uint64_t offset, const void *buf, size_t n);
+int gcl_prim_file_sync(int fd);
+int gcl_prim_file_rename(const char *from, const char *to);
+int gcl_prim_file_remove(const char *path);
+int gcl_prim_file_map(int fd, uint64_t offset, void *addr, size_t len);
+void gcl_prim_purge_by_remap(void);
+
 /* ---- Process facts -------------------------------------------------------
  * environ:  the environment block, scanned without getenv (safe before libc
  *           is fully up; may return NULL).

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h> /* rename(2) only: no stdio stream is ever used */
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -141,6 +142,21 @@ int gcl_prim_decommit(void *p, size_t size) {
   return q == MAP_FAILED ? errno : 0;
 }
 
+/* Set once, by an image restore before the process is ready: the region
+ * then holds private file mappings (gcl_prim_purge_by_remap). */
+static int purge_remaps;
+
+/* Fresh zero-fill pages over [p, p + size), inside our reservation (so
+ * MAP_FIXED replaces only our own pages, and leaves no hole). */
+static int remap_fresh(void *p, size_t size) {
+  void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_FIXED | GCL_MAP_RESERVE, -1, 0);
+  return q == MAP_FAILED ? errno : 0;
+}
+
+void gcl_prim_purge_by_remap(void) {
+  __atomic_store_n(&purge_remaps, 1, __ATOMIC_RELAXED);
+}
+
 #if GCL_OS_DARWIN
 /* Darwin has no madvise that zeroes at our macOS 11 floor: MADV_DONTNEED
  * only lowers the pages' priority and keeps their contents, and MADV_FREE /
@@ -155,21 +171,126 @@ int gcl_prim_decommit(void *p, size_t size) {
 static int madv_zero_works = 1; /* relaxed: a latch, any stale value is harmless */
 
 int gcl_prim_purge(void *p, size_t size) {
+  if (__atomic_load_n(&purge_remaps, __ATOMIC_RELAXED)) return remap_fresh(p, size);
   if (__atomic_load_n(&madv_zero_works, __ATOMIC_RELAXED)) {
     if (madvise(p, size, GCL_MADV_ZERO) == 0) return 0;
     __atomic_store_n(&madv_zero_works, 0, __ATOMIC_RELAXED);
   }
-  void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_FIXED | GCL_MAP_RESERVE, -1, 0);
-  return q == MAP_FAILED ? errno : 0;
+  return remap_fresh(p, size);
 }
 #else
 int gcl_prim_purge(void *p, size_t size) {
+  if (__atomic_load_n(&purge_remaps, __ATOMIC_RELAXED)) return remap_fresh(p, size);
   /* MADV_DONTNEED, not MADV_FREE: with MADV_FREE (Linux >= 4.5) the pages
    * stay in the RSS until the kernel is short of memory, which hides what
    * we gave back and makes RSS figures meaningless. */
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 #endif
+
+/* ---- files ---------------------------------------------------------------------- */
+
+int gcl_prim_file_open(const char *path, bool create, int *fd) {
+  int saved = errno, f;
+  do {
+    f = create ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666) : open(path, O_RDONLY | O_CLOEXEC);
+  } while (f < 0 && errno == EINTR);
+  int err = f < 0 ? errno : 0;
+  errno = saved;
+  if (!err) *fd = f;
+  return err;
+}
+
+void gcl_prim_file_close(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
+}
+
+int gcl_prim_file_size(int fd, uint64_t *size) {
+  int saved = errno;
+  off_t end = lseek(fd, 0, SEEK_END);
+  int err = end < 0 ? errno : 0;
+  errno = saved;
+  if (!err) *size = (uint64_t)end;
+  return err;
+}
+
+int gcl_prim_file_read(int fd, uint64_t offset, void *buf, size_t n) {
+  int saved = errno, err = 0;
+  char *p = buf;
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, (off_t)offset);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      err = r < 0 ? errno : EIO;
+      break;
+    }
+    p += r, offset += (uint64_t)r, n -= (size_t)r;
+  }
+  errno = saved;
+  return err;
+}
+
+/* A write at most this long at a time: one pwrite of a 180 MiB section ran
+ * at about half the speed of cp writing the same file (Linux 6.18, ext4 on
+ * a shared virtual disk: 1.2 s against 0.7 s for a 256 MiB image, fsync
+ * included), the same section in 1 MiB writes as fast as cp. */
+#define WRITE_CHUNK ((size_t)1 << 20)
+
+int gcl_prim_file_write(int fd, uint64_t offset, const void *buf, size_t n) {
+  int saved = errno, err = 0;
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n < WRITE_CHUNK ? n : WRITE_CHUNK, (off_t)offset);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : EIO;
+      break;
+    }
+    p += w, offset += (uint64_t)w, n -= (size_t)w;
+  }
+  errno = saved;
+  return err;
+}
+
+int gcl_prim_file_sync(int fd) {
+  int saved = errno, err = 0;
+#if GCL_OS_DARWIN
+  /* fsync on Darwin hands the data to the drive, whose cache may still lose
+   * it; F_FULLFSYNC (every macOS) flushes that too. Some file systems
+   * refuse it: then fsync is all there is. */
+  if (fcntl(fd, F_FULLFSYNC) == 0) {
+    errno = saved;
+    return 0;
+  }
+#endif
+  if (fsync(fd) != 0) err = errno;
+  errno = saved;
+  return err;
+}
+
+int gcl_prim_file_rename(const char *from, const char *to) {
+  int saved = errno;
+  int err = rename(from, to) == 0 ? 0 : errno;
+  errno = saved;
+  return err;
+}
+
+int gcl_prim_file_remove(const char *path) {
+  int saved = errno;
+  int err = unlink(path) == 0 ? 0 : errno;
+  errno = saved;
+  return err;
+}
+
+int gcl_prim_file_map(int fd, uint64_t offset, void *addr, size_t len) {
+  int saved = errno;
+  void *q = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | GCL_MAP_NORESERVE, fd, (off_t)offset);
+  int err = q == MAP_FAILED ? errno : 0;
+  errno = saved;
+  return err;
+}
 
 size_t gcl_prim_page_size(void) {
   return (size_t)sysconf(_SC_PAGESIZE);

@@ -2,7 +2,7 @@
  * and the lock table.
  *
  * Initialization reads the options, reserves the region and resets every
- * module over it; only then is gcl_process_state set to ready, and only
+ * module over it (or, asked for a heap image, has image.c restore one); only then is gcl_process_state set to ready, and only
  * then are the thread-exit key and the fork handlers registered, because
  * registering may call malloc (which must find the allocator ready, not
  * recurse into init). A later gclzone_init with another configuration may
@@ -68,10 +68,30 @@ void gcl_process_fork_child(void) {
   gcl_timeline_fork_child();
 }
 
+/* Start from a heap image (image.c) instead of an empty region: its sizes
+ * and base are the image's, so a cfg that names the image may not ask for
+ * others (EINVAL); GCLZONE_IMAGE overrides the sizes and base of both. An
+ * image GCLZONE_IMAGE names that cannot be used stops the process with the
+ * reason: a runtime that asked for its image must not run without it. */
+static int restore(const gclzone_config_t *cfg, const char *path) {
+  bool asked = cfg && cfg->image;
+  if (asked && (cfg->heap_size || cfg->arena_size || cfg->base)) return EINVAL;
+  const char *why = NULL;
+  int err = gcl_image_restore(path, &why);
+  if (err && !asked) gcl_log_fatal(GCL_FATAL_IMAGE, path, why);
+  if (err) return err;
+  active = (gclzone_config_t){.heap_size = gcl_region.host.limit - gcl_region.host.base,
+                              .arena_size = gcl_region.arena.limit - gcl_region.arena.base,
+                              .base = gcl_region.host.base};
+  return 0;
+}
+
 /* Reserve with cfg's sizes, or the options', or the defaults. A part whose
  * size nobody chose may shrink: when the reservation does not fit (a small
  * RLIMIT_AS, valgrind's address space), halve those parts and retry. */
 static int reserve(const gclzone_config_t *cfg) {
+  const char *image = cfg && cfg->image ? cfg->image : gcl_options.image;
+  if (image) return restore(cfg, image);
   bool heap_free = !(cfg && cfg->heap_size) && !(gcl_options_set & (1u << GCL_OPTION_HEAP_SIZE));
   bool arena_free = !(cfg && cfg->arena_size) && !(gcl_options_set & (1u << GCL_OPTION_ARENA_SIZE));
   size_t heap = cfg && cfg->heap_size ? cfg->heap_size : gcl_options.heap_size;
@@ -116,7 +136,7 @@ static int reserve(const gclzone_config_t *cfg) {
     }
   }
   if (err) return err;
-  active = (gclzone_config_t){heap, arena, gcl_region.host.base};
+  active = (gclzone_config_t){.heap_size = heap, .arena_size = arena, .base = gcl_region.host.base};
   gcl_hostheap_reset();
   gcl_span_reset((uintptr_t)gcl_prim_random());
   gcl_theap_reset();
@@ -125,6 +145,7 @@ static int reserve(const gclzone_config_t *cfg) {
 
 static bool config_matches(const gclzone_config_t *cfg) {
   if (!cfg) return true;
+  if (cfg->image) return gcl_image_started_from(cfg->image) && !cfg->heap_size && !cfg->arena_size && !cfg->base;
   return (!cfg->heap_size || gcl_align_up(cfg->heap_size, GCL_SLOT_SIZE) == gcl_align_up(active.heap_size, GCL_SLOT_SIZE)) &&
          (!cfg->arena_size || gcl_align_up(cfg->arena_size, GCL_SLOT_SIZE) == gcl_align_up(active.arena_size, GCL_SLOT_SIZE)) &&
          (!cfg->base || cfg->base == active.base ||

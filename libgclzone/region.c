@@ -133,6 +133,12 @@ void gcl_region_unreserve(void) {
   gcl_region = (gcl_region_t){0};
 }
 
+/* The parts a reservation of these sizes with its host heap at `base` has
+ * (image.c vets an image's sections against them before it reserves). */
+void gcl_region_plan(gcl_region_t *r, uintptr_t base, size_t heap_size, size_t arena_size) {
+  layout(r, base, heap_size, arena_size);
+}
+
 /* Commit part up to `upto` (rounded up to `step`, clipped to the part).
  * 0; ENOMEM when upto is beyond the part or the OS refuses, or when the
  * range is no longer all ours: a program that maps over the reservation

@@ -18,6 +18,8 @@
  *    never handed out; bump_key always says where bump is (set_bump);
  *  - used counts blocks handed out, those on `remote` included until the
  *    owner gathers them.
+ * (gcl_slab_check_lists states the lists' part of this for the validators,
+ * check.c, and for slabs that come from a heap image, theap.c.)
  */
 #include "internal.h"
 
@@ -179,4 +181,47 @@ void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_b
   uintptr_t n = (uintptr_t)next;
   if (next && (n - s->start >= s->bump - s->start || (n - s->start) % s->block_size)) gcl_slab_bad_link(b);
   if (b->tag != gcl_span_free_tag(s, b)) gcl_slab_written_after_free(b);
+}
+
+/* Walk one of s's free lists from b: every link must point at a block of
+ * the slab below its bump pointer, carrying the free tag; no cycle. Adds how
+ * many blocks it holds to *n (at most cap in all). What is wrong, or NULL;
+ * *where names the block whose link is bad (or the slab, for a bad head). */
+static const char *check_list(const gcl_span_t *s, const gcl_block_t *b, size_t cap, size_t *n, uintptr_t *where) {
+  uintptr_t holder = s->start;
+  for (; b; ++*n) {
+    uintptr_t a = (uintptr_t)b;
+    *where = holder;
+    if (a - s->start >= s->bump - s->start || (a - s->start) % s->block_size) return "corrupted free-list link";
+    if (*n >= cap) return "a free list loops";
+    GCL_FREE_OPEN((void *)b);
+    uintptr_t tag = b->tag;
+    const gcl_block_t *next = gcl_slab_link_get(b);
+    GCL_FREE_CLOSE((void *)b);
+    *where = a;
+    if (tag != gcl_span_free_tag(s, b)) return "a free block was written after it was freed";
+    holder = a;
+    b = next;
+  }
+  return NULL;
+}
+
+/* The lists of slab s (whose geometry is sound: bump on a block boundary
+ * inside it) against its block count: blocks below bump are on `free`, or
+ * counted in `used`. With `remote`, the remote list too,
+ * which other threads only push onto (so a walk from its head is safe) and
+ * count before they push. For a caller that may read the owner's lists:
+ * the owner, or the orphan lock's holder. What is wrong, or NULL. */
+const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *where) {
+  size_t cap = (s->bump - s->start) / s->block_size, n = 0, r = 0;
+  const char *why;
+  if ((why = check_list(s, s->free, cap, &n, where))) return why;
+  *where = s->start;
+  if (s->used + n != cap) return "a slab's block count does not add up";
+  if (!remote) return NULL;
+  const gcl_block_t *head = (const gcl_block_t *)__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE);
+  if ((why = check_list(s, head, cap, &r, where))) return why;
+  *where = s->start;
+  if (r > s->used || __atomic_load_n(&s->remote_count, __ATOMIC_RELAXED) < r) return "a slab's block count does not add up";
+  return NULL;
 }

@@ -523,3 +523,115 @@ void gcl_span_stats(gcl_span_stats_t *out) {
   out->large_blocks = gcl_spans.large_blocks;
   gcl_prim_unlock(&gcl_span_lock);
 }
+
+/* ---- restoring an image (image.c) ----------------------------------------------------
+ * The slot map and the descriptors come back from the file as they were
+ * saved; everything volatile is rebuilt from them in one pass. */
+
+/* The descriptor the map entry of `slot` names, if it is one of ours below
+ * desc_end (a map read from a file may hold anything); else NULL. */
+static gcl_span_t *restored_desc(size_t slot, uintptr_t desc_end) {
+  uintptr_t d = (uintptr_t)gcl_spans.map[slot], lo = gcl_region.spans.base;
+  if (d < lo || d >= desc_end || (d - lo) % sizeof(gcl_span_t)) return NULL;
+  return (gcl_span_t *)d;
+}
+
+/* Rebuild the spans over a slot map and descriptors read from an image
+ * (`slots` slots below the break, descriptors up to desc_end, committed and
+ * in place) with the saved link key, so that every free tag and link stays
+ * valid. Every saved free span becomes clean: its pages were not saved and
+ * read as zero (gcl_span_restore_dirty corrects those an image did cover);
+ * neighbours that were dirty and clean merge. Descriptors no slot maps to
+ * go on the free list; the counters are recounted (peaks: the current
+ * values); nothing is dirty yet. Slabs keep their own fields: theap.c makes
+ * them orphans. Before the process is ready. 0; EINVAL for metadata that
+ * does not tile the arena (every map entry is checked before it is
+ * followed); ENOMEM. */
+int gcl_span_restore(size_t slots, uintptr_t desc_end, uintptr_t link_key) {
+  const gcl_part_t *dp = &gcl_region.spans;
+  if (slots > (gcl_region.arena.limit - gcl_region.arena.base) >> GCL_SLOT_SHIFT || desc_end < dp->base ||
+      desc_end > dp->limit || (desc_end - dp->base) % sizeof(gcl_span_t))
+    return EINVAL;
+  gcl_prim_lock(&gcl_span_lock);
+  gcl_span_reset(link_key);
+  int err = grow_top(slots) || gcl_region_grow(&gcl_region.spans, desc_end, GCL_SLOT_SIZE) ? ENOMEM : 0;
+  size_t page = gcl_prim_page_size();
+  gcl_span_t *run = NULL; /* the free span the current run of free spans merges into */
+  for (size_t i = 0, n; !err && i < slots; i += n) {
+    gcl_span_t *d = restored_desc(i, desc_end);
+    if (!d || d->start != addr_of(i) || d->slots == 0 || d->slots > slots - i) {
+      err = EINVAL;
+      break;
+    }
+    n = d->slots;
+    for (size_t j = 1; j < n; j++)
+      if (gcl_spans.map[i + j] != d) err = EINVAL;
+    if (err) break;
+    d->lru_next = d->lru_prev = NULL;
+    if (d->kind == GCL_SPAN_FREE) {
+      if (run) {
+        run->slots += (uint32_t)n;
+        map_set(i, n, run);
+        d->slots = 0, d->start = 0; /* merged: its descriptor is free */
+      } else {
+        run = d;
+        d->flags = GCL_SPAN_ZERO;
+        d->freed_ms = 0;
+      }
+      continue;
+    }
+    if (run) set_insert(run), run = NULL;
+    size_t bytes = bytes_of(n);
+    if (d->kind == GCL_SPAN_LARGE) {
+      size_t usable = d->usable_end - d->start;
+      if (d->usable_end <= d->start || usable > bytes || usable % page) {
+        err = EINVAL;
+        break;
+      }
+      note_large((int64_t)bytes, 1);
+    } else if (d->kind != GCL_SPAN_SLAB) {
+      err = EINVAL;
+      break;
+    }
+    d->flags = 0;
+    d->next = d->prev = NULL;
+    gcl_spans.used += bytes;
+  }
+  if (!err && run) set_insert(run);
+  if (!err) {
+    set_top(slots);
+    gcl_spans.desc_bump = desc_end;
+    /* A descriptor is in use exactly when the map entry of its first slot
+     * names it; the rest are free (those merged away above included). */
+    for (uintptr_t a = desc_end; a > dp->base;) {
+      gcl_span_t *d = (gcl_span_t *)(a -= sizeof(gcl_span_t));
+      size_t first = d->start >= gcl_spans.base ? slot_of(d->start) : slots;
+      if (d->slots && first < slots && d->start == addr_of(first) && gcl_spans.map[first] == d) continue;
+      desc_delete(d);
+    }
+    gcl_spans.used_peak = gcl_spans.used;
+    gcl_spans.committed_peak = bytes_of(slots) - gcl_spans.free[CLEAN].bytes;
+  }
+  gcl_prim_unlock(&gcl_span_lock);
+  return err;
+}
+
+/* The image mapped its bytes over [addr, addr + len) of the arena: a free
+ * span there (the saver may cover small free gaps between blocks) does not
+ * read as zero, so it becomes dirty, and is purged in due course. */
+void gcl_span_restore_dirty(uintptr_t addr, size_t len) {
+  gcl_prim_lock(&gcl_span_lock);
+  size_t end = slot_of(addr + len - 1) + 1;
+  for (size_t i = slot_of(addr); i < end && i < gcl_spans.slots;) {
+    gcl_span_t *s = gcl_spans.map[i];
+    i = first_slot(s) + s->slots;
+    if (s->kind != GCL_SPAN_FREE || (s->flags & GCL_SPAN_DIRTY)) continue;
+    set_remove(s);
+    s->flags = GCL_SPAN_DIRTY;
+    s->freed_ms = gcl_prim_clock_ms();
+    set_insert(s);
+  }
+  size_t committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
+  if (committed > gcl_spans.committed_peak) gcl_spans.committed_peak = committed;
+  gcl_prim_unlock(&gcl_span_lock);
+}

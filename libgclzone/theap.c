@@ -27,7 +27,10 @@
  *    theap NULL, written here and nowhere else.
  * Thread exit orphans a theap's slabs; frees keep flowing into their remote
  * lists, an orphan is released as soon as it is empty, and any thread short
- * of a slab of that class adopts one. (A fork child instead forgets the
+ * of a slab of that class adopts one. A heap image's slabs start as orphans
+ * too (gcl_theap_restore), marked `restored`: their lists lie in memory
+ * mapped from the file and not read at start-up, so they are walked and
+ * checked the first time anything follows them (orphan_lists). (A fork child instead forgets the
  * theaps of the threads that vanished: see gcl_theap_fork_child.)
  */
 #include "internal.h"
@@ -171,9 +174,21 @@ static void slab_give(gcl_theap_t *h, gcl_span_t *s) {
 
 /* ---- orphans -------------------------------------------------------------------- */
 
+/* Before the first gather of a restored orphan: its lists, checked (a
+ * broken one is heap corruption: the image's data was damaged). Under
+ * gcl_theap_orphan_lock. */
+static void orphan_lists(gcl_span_t *s) {
+  if (gcl_likely(!s->restored)) return;
+  uintptr_t where;
+  const char *why = gcl_slab_check_lists(s, true, &where);
+  if (why) gcl_log_fatal(GCL_FATAL_CORRUPT, (void *)where, why);
+  gcl_store_relaxed(&s->restored, 0);
+}
+
 /* Give an orphan (or a dying theap's slab) back if it is empty; else keep it
  * on the orphan list. Called with gcl_theap_orphan_lock held. */
 static bool orphan_settle(gcl_span_t *s) {
+  orphan_lists(s);
   gcl_slab_gather(s);
   if (s->used) return false;
   gcl_span_give(s);
@@ -185,6 +200,7 @@ static bool orphan_settle(gcl_span_t *s) {
 static void orphan_push(gcl_span_t *s) {
   unsigned c = s->sclass;
   s->orphan = 1;
+  gcl_store_relaxed(&s->orphan_used, s->used); /* for remote frees, which may not read `used` */
   q_push_back(&gcl_theaps.orphans[c], s);
   gcl_store_relaxed(&gcl_theaps.norphans[c], gcl_theaps.norphans[c] + 1);
 }
@@ -203,10 +219,13 @@ static void orphan_remove(gcl_span_t *s) {
 static void orphan_freed(gcl_span_t *s) {
   if (!gcl_prim_trylock(&gcl_theap_orphan_lock)) return;
   if (s->kind == GCL_SPAN_SLAB && s->orphan) {
+    orphan_lists(s);
     gcl_slab_gather(s);
     if (s->used == 0) {
       orphan_remove(s);
       gcl_span_give(s);
+    } else {
+      gcl_store_relaxed(&s->orphan_used, s->used);
     }
   }
   gcl_prim_unlock(&gcl_theap_orphan_lock);
@@ -233,22 +252,44 @@ static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
   return got;
 }
 
-/* Release the empty orphans. */
+/* Release the empty orphans. Each is looked at once: one that stays goes
+ * to the back, behind those not looked at yet, so the loop counts rather
+ * than follows links (with two kept orphans, following `next` went round
+ * for ever). */
 static void orphans_shed(void) {
   gcl_prim_lock(&gcl_theap_orphan_lock);
   for (unsigned c = 1; c < GCL_NCLASSES; c++) {
-    gcl_spanq_t kept = {NULL, NULL};
-    while (gcl_theaps.orphans[c].first) {
+    for (size_t n = gcl_theaps.norphans[c]; n > 0; n--) {
       gcl_span_t *s = gcl_theaps.orphans[c].first;
       orphan_remove(s);
-      if (!orphan_settle(s)) q_push_back(&kept, s), s->orphan = 1;
+      if (!orphan_settle(s)) orphan_push(s);
     }
-    gcl_theaps.orphans[c] = kept;
-    size_t n = 0;
-    for (gcl_span_t *s = kept.first; s; s = s->next) n++;
-    gcl_store_relaxed(&gcl_theaps.norphans[c], n);
   }
   gcl_prim_unlock(&gcl_theap_orphan_lock);
+}
+
+/* A slab of a restored image (image.c): the thread that owned it is gone
+ * (theap structs are not saved), so it becomes an orphan, exactly as when
+ * its thread exits, and adoption and release take over from there. False
+ * when the slab was never published (its thread was building it when the
+ * image was saved, so nothing was handed out from it): its owner fields are
+ * cleared all the same, and the caller gives the span back. The saved owner
+ * is only tested for NULL: it names a theap of the saving process. Its lists
+ * are left for orphan_lists. Before the process is ready, after
+ * gcl_theap_reset. */
+bool gcl_theap_restore(gcl_span_t *s) {
+  bool published = gcl_slab_published(s);
+  s->fast_owner = 0;
+  s->full = 0;
+  s->theap = NULL;
+  s->orphan = 0;
+  s->next = s->prev = NULL;
+  s->restored = published;
+  if (!published) return false;
+  gcl_prim_lock(&gcl_theap_orphan_lock);
+  orphan_push(s);
+  gcl_prim_unlock(&gcl_theap_orphan_lock);
+  return true;
 }
 
 /* ---- thread heaps ------------------------------------------------------------------- */
@@ -389,9 +430,11 @@ void gcl_theap_free(gcl_span_t *s, gcl_block_t *b) {
     gcl_theap_t *owner = gcl_load_acquire(&s->theap);
     if (!owner) {
       /* An orphan's `used` no longer moves but under the orphan lock: only
-       * the free that may have emptied it takes that lock. A stale read
-       * leaves an empty orphan to the next adoption scan or trim. */
-      if (remote >= gcl_load_relaxed(&s->used)) orphan_freed(s);
+       * the free that may have emptied it takes that lock (and the first
+       * into an orphan restored from an image, whose lists are checked at
+       * their first use). A stale read leaves an empty orphan to the next
+       * adoption scan or trim. */
+      if (remote >= gcl_load_relaxed(&s->orphan_used) || gcl_load_relaxed(&s->restored)) orphan_freed(s);
     } else if (__atomic_load_n(&s->full, __ATOMIC_SEQ_CST)) {
       /* Theap structs are never unmapped: a stale owner only gets a needless scan. */
       __atomic_store_n(&owner->remote_full_hint, 1, __ATOMIC_SEQ_CST);

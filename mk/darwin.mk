@@ -126,10 +126,19 @@ $(BUILD)/darwin/machorun/arm64/machorun: $(MACHORUN_DEPS)
 
 MACHORUN_ARGS := --universal $(BUILD)/darwin/libgclzone.dylib --tbd libgclzone/darwin/libSystem.tbd
 
+# Each slice runs twice: the checks, one of which saves a heap image, then
+# a run started from that image (the constructor restores before it
+# installs the zone).
 check-machorun: $(BUILD)/darwin/machorun/x86_64/machorun $(BUILD)/darwin/machorun/arm64/machorun darwin
-	$(BUILD)/darwin/machorun/x86_64/machorun $(MACHORUN_ARGS) $(BUILD)/darwin/x86_64/libgclzone.dylib
-	$(QEMU_AARCH64) $(BUILD)/darwin/machorun/arm64/machorun $(MACHORUN_ARGS) --scale $(MACHORUN_SCALE_ARM64) \
+	MACHORUN_SAVE=$(BUILD)/darwin/machorun/x86_64/zone.img \
+	  $(BUILD)/darwin/machorun/x86_64/machorun $(MACHORUN_ARGS) $(BUILD)/darwin/x86_64/libgclzone.dylib
+	MACHORUN_IMAGE=$(BUILD)/darwin/machorun/x86_64/zone.img \
+	  $(BUILD)/darwin/machorun/x86_64/machorun $(BUILD)/darwin/x86_64/libgclzone.dylib
+	MACHORUN_SAVE=$(BUILD)/darwin/machorun/arm64/zone.img \
+	  $(QEMU_AARCH64) $(BUILD)/darwin/machorun/arm64/machorun $(MACHORUN_ARGS) --scale $(MACHORUN_SCALE_ARM64) \
 	  $(BUILD)/darwin/arm64/libgclzone.dylib
+	MACHORUN_IMAGE=$(BUILD)/darwin/machorun/arm64/zone.img \
+	  $(QEMU_AARCH64) $(BUILD)/darwin/machorun/arm64/machorun $(BUILD)/darwin/arm64/libgclzone.dylib
 
 check-darwin: $(BUILD)/darwin/headers.ok $(BUILD)/tests/darwin_zone $(BUILD)/tests/darwin_zone_317 darwin check-machorun
 	$(BUILD)/tests/darwin_zone

@@ -11,7 +11,7 @@ static const struct {
 } suites[] = {
   {suite_log, 0},     {suite_options, 0}, {suite_region, 0}, {suite_hostheap, 0}, {suite_arena, 0},
   {suite_heap, 0},    {suite_api, 0},     {suite_process, 0}, {suite_debug, 0},  {suite_prim, 0},
-  {suite_introspect, 0}, {suite_misuse, 0}, {suite_stress, 1},
+  {suite_introspect, 0}, {suite_misuse, 0}, {suite_image, 0}, {suite_stress, 1},
 };
 
 int main(int argc, char **argv) {

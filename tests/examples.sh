@@ -4,6 +4,7 @@
 #  - minilisp: exact results (the same as Python's and examples/gmp's), many
 #    collections, a heap that grew and shrank with gclzone_sbrk, every check
 #    of the separation passed; without the gclzone_walk roots it must fail;
+#    a world saved in a heap image and three generations started from it;
 #  - hello, preloaded: the report at exit counts its 1000 blocks;
 #  - link: the region has the sizes and the fixed base it asked for;
 #  - gclzone-run: each flag reaches the library.
@@ -48,6 +49,37 @@ if err=$("$BUILD/examples/minilisp" --no-walk "$root/examples/minilisp/demo.lisp
 fi
 printf '%s\n' "$err" | grep -q 'a symbol was collected' || fail "minilisp --no-walk: $err"
 ok "minilisp --no-walk loses its globals: the malloc'd roots come from gclzone_walk"
+
+# ---- minilisp and heap images ---------------------------------------------------------
+# Build the world from source and save it; start from the image (its data
+# there without recomputing), work on it, save again; start from that.
+lisp=$BUILD/examples/minilisp
+out=$( (cat "$root/examples/minilisp/world.lisp"; echo "(save-image \"$TMP/world.img\")") | "$lisp") || fail "world.lisp: $out"
+printf '%s\n' "$out" | grep -q '^the world: 500 factorials, the 3245 primes below 30000, 7^20000 with digit sum 75622$' ||
+  fail "world.lisp: $out"
+printf '%s\n' "$out" | grep -q "^minilisp: saved the world to $TMP/world.img in " || fail "world.lisp did not save: $out"
+out=$( (cat "$root/examples/minilisp/use.lisp"; echo "(save-image \"$TMP/world2.img\")") | "$lisp" --image "$TMP/world.img") ||
+  fail "use.lisp: $out"
+[ "$(printf '%s\n' "$out" | sed -n 2,4p | sed 's/after [0-9]* ms/after N ms/')" = 'ready after N ms, with 3245 primes and 500 factorials from the image
+500! has 1135 digits; the 3000th prime is 27449 ; 7^20000 has 16902 digits and digit sum 75622
+after 8558550 of churn, the sum of cubes up to 30000 is 202513500225000000' ] || fail "use.lisp: $out"
+printf '%s\n' "$out" | grep -q '^minilisp: started from the image, ready [0-9.]* ms into main: 67 symbols' || fail "use.lisp: $out"
+printf '%s\n' "$out" | grep -q '^minilisp: the GC heap and the GMP limbs never overlapped' || fail "use.lisp: $out"
+set -- $(printf '%s\n' "$out" | grep '^minilisp: [0-9]* collections' | sed 's/[^0-9 ]//g')
+[ "$1" -ge 50 ] || fail "use.lisp: $1 collections"
+# The third generation: its own data and the first's; by GCLZONE_IMAGE and by gclzone-run --image too.
+q='(print (length cubes) (length primes) (digits (last factorials)))'
+for how in "--image $TMP/world2.img" env run; do
+  case $how in
+    env) got=$(echo "$q" | GCLZONE_IMAGE="$TMP/world2.img" "$lisp") ;;
+    run) got=$(echo "$q" | "$run" --image="$TMP/world2.img" "$lisp") ;;
+    *) got=$(echo "$q" | "$lisp" $how) ;;
+  esac || fail "minilisp, third generation ($how): $got"
+  printf '%s\n' "$got" | grep -q '^30000 3245 1135$' || fail "minilisp, third generation ($how): $got"
+done
+if err=$("$lisp" --image "$TMP/none.img" </dev/null 2>&1); then fail "minilisp --image of no file succeeded"; fi
+[ "$err" = "minilisp: cannot start from the image: No such file or directory" ] || fail "minilisp --image of no file: $err"
+ok "minilisp: a world saved by (save-image), restarted with --image, GCLZONE_IMAGE and gclzone-run --image, worked on and saved again"
 
 # ---- hello (preloaded) ------------------------------------------------------------
 out=$(GCLZONE_SHOW_STATS=json "$BUILD/examples/hello" 2>&1)
@@ -97,4 +129,9 @@ printf '%s\n' "$out" | grep -q '^gclzone:   host heap 0x[0-9a-f]*  ' || fail "gc
 "$run" "$BUILD/tests/preload/bound" >/dev/null || fail "gclzone-run: sbrk is not ours"
 out=$("$run" --stats --purge-delay=0 --dirty-max=0 "$BUILD/examples/hello" 2>&1) || fail "gclzone-run --purge-delay/--dirty-max: $out"
 printf '%s\n' "$out" | grep -q warning && fail "gclzone-run: the library rejected a flag: $out"
-ok "gclzone-run: --stats, --map, --heap-size, --arena-size, --base, --no-sbrk, --purge-delay, --dirty-max, --lib, exit status"
+set +e
+{ err=$("$run" --image="$TMP/none.img" "$BUILD/examples/hello" 2>&1); status=$?; } 2>/dev/null # and the shell's "Aborted"
+set -e
+[ $status -eq 134 ] && [ "$err" = "gclzone: fatal: cannot start from the image $TMP/none.img: no such file" ] ||
+  fail "gclzone-run --image: status $status: $err"
+ok "gclzone-run: --stats, --map, --heap-size, --arena-size, --base, --no-sbrk, --purge-delay, --dirty-max, --image, --lib, exit status"

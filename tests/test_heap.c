@@ -144,6 +144,33 @@ START_TEST(thread_exit_hands_memory_back) {
 }
 END_TEST
 
+/* A thread that exits keeping blocks of two classes leaves two orphans
+ * that stay: trim must look at each once and return (it used to go round
+ * the orphan list for ever), and keep their blocks. */
+static void *keep_two(void *arg) {
+  void **kept = arg;
+  kept[0] = gclzone_malloc(32);
+  kept[1] = gclzone_malloc(5000);
+  return NULL;
+}
+
+START_TEST(trim_with_orphans_that_stay) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  void *kept[2];
+  pthread_t th;
+  pthread_create(&th, NULL, keep_two, kept);
+  pthread_join(th, NULL);
+  gclzone_trim();
+  ck_assert(gclzone_owns(kept[0]) && gclzone_owns(kept[1]));
+  gclzone_free(kept[0]);
+  gclzone_free(kept[1]);
+  gclzone_trim();
+  gclzone_stats_t s;
+  gclzone_stats(&s);
+  ck_assert_uint_eq(s.in_use_blocks, 0);
+}
+END_TEST
+
 /* The first call of a new thread may be realloc of another thread's block. */
 static void *realloc_first(void *arg) {
   char *p = gclzone_realloc(arg, 5000);
@@ -381,6 +408,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);
+  tcase_add_test(t, trim_with_orphans_that_stay);
   tcase_add_test(t, realloc_as_first_call_of_a_thread);
   tcase_add_test(t, block_check_is_exact);
   tcase_add_test(t, orphans_wait_by_class);

@@ -33,7 +33,7 @@ static uintptr_t free_address(size_t size) {
 
 START_TEST(fixed_base_is_honoured) {
   uintptr_t at = free_address(8 * GiB);
-  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at};
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at, NULL};
   ck_assert_int_eq(gclzone_init(&cfg), 0);
   ck_assert_ptr_eq(gclzone_heap_bounds().base, (void *)at);
   ck_assert_ptr_eq(gclzone_sbrk(0), (void *)at);
@@ -46,7 +46,7 @@ END_TEST
 /* Where a dumped executable's data segment ends: on a page, not on a slot. */
 START_TEST(fixed_base_on_a_page_is_exact) {
   uintptr_t at = free_address(8 * GiB) + 3 * 4096;
-  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at};
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at, NULL};
   ck_assert_int_eq(gclzone_init(&cfg), 0);
   ck_assert_ptr_eq(gclzone_heap_bounds().base, (void *)at);
   ck_assert_ptr_eq(gclzone_sbrk(4096), (void *)at);
@@ -60,7 +60,7 @@ START_TEST(fixed_base_taken_is_refused) {
   char *mine = mmap((void *)(at + 5 * MiB), 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   ck_assert(mine != MAP_FAILED);
   strcpy(mine, "still here");
-  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at};
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, at, NULL};
   errno = 0;
   ck_assert_int_eq(gclzone_init(&cfg), -1);
   ck_assert_int_eq(errno, EEXIST);
@@ -72,7 +72,7 @@ END_TEST
  * kernel's brk would (GCL and Maxima need it). */
 START_TEST(base_at_the_program_break) {
   uintptr_t brk_now = (uintptr_t)syscall(SYS_brk, 0);
-  gclzone_config_t cfg = {1 * GiB, 1 * GiB, GCLZONE_BASE_BRK};
+  gclzone_config_t cfg = {1 * GiB, 1 * GiB, GCLZONE_BASE_BRK, NULL};
   ck_assert_int_eq(gclzone_init(&cfg), 0);
   uintptr_t base = (uintptr_t)gclzone_heap_bounds().base;
   ck_assert_uint_eq(base, (brk_now + 4095) & ~(uintptr_t)4095);
@@ -84,15 +84,15 @@ START_TEST(base_at_the_program_break) {
 END_TEST
 
 START_TEST(bad_configs_are_einval) {
-  gclzone_config_t misaligned = {GiB, GiB, 0x200000000800}; /* not on a page */
+  gclzone_config_t misaligned = {GiB, GiB, 0x200000000800, NULL}; /* not on a page */
   errno = 0;
   ck_assert_int_eq(gclzone_init(&misaligned), -1);
   ck_assert_int_eq(errno, EINVAL);
-  gclzone_config_t tiny = {GiB, 4096, 0};
+  gclzone_config_t tiny = {GiB, 4096, 0, NULL};
   errno = 0;
   ck_assert_int_eq(gclzone_init(&tiny), -1);
   ck_assert_int_eq(errno, EINVAL);
-  gclzone_config_t huge = {(size_t)1 << 50, GiB, 0};
+  gclzone_config_t huge = {(size_t)1 << 50, GiB, 0, NULL};
   errno = 0;
   ck_assert_int_eq(gclzone_init(&huge), -1);
   ck_assert_int_eq(errno, EINVAL);
@@ -101,7 +101,7 @@ END_TEST
 
 START_TEST(reinit_allowed_until_first_use) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
-  gclzone_config_t small = {256 * MiB, 512 * MiB, 0};
+  gclzone_config_t small = {256 * MiB, 512 * MiB, 0, NULL};
   ck_assert_int_eq(gclzone_init(&small), 0); /* nothing allocated yet: replaced */
   gclzone_bounds_t a = gclzone_arena_bounds();
   ck_assert_uint_eq((uintptr_t)a.limit - (uintptr_t)a.base, 512 * MiB);
@@ -109,7 +109,7 @@ START_TEST(reinit_allowed_until_first_use) {
   ck_assert_int_eq(gclzone_init(NULL), 0);   /* no wish: fine */
   void *p = gclzone_malloc(10);
   ck_assert_ptr_nonnull(p);
-  gclzone_config_t other = {256 * MiB, 1024 * MiB, 0};
+  gclzone_config_t other = {256 * MiB, 1024 * MiB, 0, NULL};
   errno = 0;
   ck_assert_int_eq(gclzone_init(&other), -1);
   ck_assert_int_eq(errno, EBUSY);
@@ -120,7 +120,7 @@ END_TEST
 START_TEST(sbrk_use_also_pins_the_region) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   ck_assert_ptr_ne(gclzone_sbrk(4096), (void *)-1);
-  gclzone_config_t small = {256 * MiB, 512 * MiB, 0};
+  gclzone_config_t small = {256 * MiB, 512 * MiB, 0, NULL};
   errno = 0;
   ck_assert_int_eq(gclzone_init(&small), -1);
   ck_assert_int_eq(errno, EBUSY);

@@ -43,6 +43,7 @@ Suite *suite_introspect(void);
 Suite *suite_process(void);
 Suite *suite_debug(void);
 Suite *suite_prim(void);
+Suite *suite_image(void);
 
 /* Fill n bytes at p with a pattern derived from seed; check it later. */
 static inline void fill(void *p, size_t n, uint32_t seed) {
@@ -79,7 +80,7 @@ static inline int readable(const void *p) {
 
 /* A small region, so exhaustion tests are quick. */
 static inline void small_region(size_t heap, size_t arena) {
-  gclzone_config_t cfg = {heap, arena, 0};
+  gclzone_config_t cfg = {heap, arena, 0, NULL};
   ck_assert_int_eq(gclzone_init(&cfg), 0);
 }
 

@@ -15,24 +15,36 @@
  *    heap, every arena block lies outside it, and the limbs of every live
  *    integer are a live arena block (gclzone_owns). A violation stops the
  *    program; the last lines of output report what was checked.
+ *  - (save-image "file") saves the world in a heap image (gclzone_image_save)
+ *    and `minilisp --image file` starts from it: definitions, the GC heap on
+ *    the host heap, the bignums' limbs in the arena, all back at their
+ *    addresses without recomputing. What an image cannot hold is kept out of
+ *    the heaps: a primitive is an index into a table, not a code pointer
+ *    (the executable moves under ASLR), the unbound marker is a constant, and
+ *    the globals of this file travel in a malloc'd block, the image's root.
+ *    minilisp asks for a fixed base (gclzone_init) so that a later process
+ *    finds the image's range free.
  *
  * The language: integers, strings, symbols, lists, nil (the empty list and
  * false), t; special forms quote, if, define (global), set!, lambda, let,
  * begin, and, or, cond; calls in tail position run in constant C stack.
  *
- * Usage: minilisp [--map] [--no-walk] [FILE]   (FILE defaults to stdin; --map
- * prints the region map, gclzone_print_map, at the end; --no-walk leaves
- * malloc'd memory unscanned, and the program soon loses its definitions).
+ * Usage: minilisp [--map] [--no-walk] [--image IMAGE] [FILE]   (FILE defaults
+ * to stdin; --map prints the region map, gclzone_print_map, at the end;
+ * --no-walk leaves malloc'd memory unscanned, and the program soon loses its
+ * definitions; --image starts from IMAGE, as GCLZONE_IMAGE=IMAGE does).
  * Link with -lgclzone -lgmp.
  */
 #include <gclzone.h>
 
+#include <errno.h>
 #include <gmp.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- cells ------------------------------------------------------------------ */
 
@@ -47,7 +59,7 @@ struct obj {
     struct { obj *car, *cdr; } cons;              /* T_CONS */
     struct { char *name; obj *value; } sym;       /* T_SYM: name malloc'd; value: global binding */
     struct { char *chars; } str;                  /* T_STR: malloc'd */
-    struct { prim_fn *fn; const char *name; } prim;
+    struct { unsigned index; } prim;              /* T_PRIM: into prims[] (no code pointer: ASLR) */
     struct { obj *params, *body, *env; } lambda;
     obj *next;                                    /* T_FREE: the free list */
   } u;
@@ -60,7 +72,9 @@ static obj *limit;                /* cells are allocated below it; above it they
 static obj *free_list;
 static uintptr_t stack_top;       /* main's frame: the C stack roots lie below it */
 static int walk_arena = 1;        /* --no-walk: skip the malloc'd roots, and lose the globals */
-static obj unbound;               /* marks a symbol without a global value; not a heap cell */
+/* Marks a symbol without a global value: not a heap cell (the collector
+ * ignores it), and the same in a process started from an image. */
+#define UNBOUND ((obj *)(uintptr_t)16)
 
 static struct {
   size_t collections, grew, shrank, peak_bytes;
@@ -276,7 +290,7 @@ static obj *intern(const char *name) {
   if (!copy) die("out of memory", NULL);
   obj *s = alloc(T_SYM);
   s->u.sym.name = copy;
-  s->u.sym.value = &unbound;
+  s->u.sym.value = UNBOUND;
   return symtab[nsyms++] = s;
 }
 
@@ -287,6 +301,13 @@ static const mpz_t *intv(obj *o) {
   if (!o || o->type != T_INT) die("not an integer", NULL);
   return (const mpz_t *)&o->u.z;
 }
+
+/* The primitives, by index: their table comes with them, below. */
+typedef struct prim_def {
+  const char *name;
+  prim_fn *fn;
+} prim_def_t;
+static const prim_def_t *prim(unsigned index);
 
 /* ---- printing ------------------------------------------------------------------ */
 
@@ -304,7 +325,7 @@ static void print(obj *o, int display) {
   }
   case T_SYM: fputs(o->u.sym.name, stdout); break;
   case T_STR: printf(display ? "%s" : "\"%s\"", o->u.str.chars); break;
-  case T_PRIM: printf("#<primitive %s>", o->u.prim.name); break;
+  case T_PRIM: printf("#<primitive %s>", prim(o->u.prim.index)->name); break;
   case T_LAMBDA: fputs("#<lambda>", stdout); break;
   case T_CONS:
     putchar('(');
@@ -447,7 +468,7 @@ static obj *eval(obj *x, obj *env) {
     if (x->type == T_SYM) {
       obj *pair = lookup_pair(x, env);
       if (pair) return pair->u.cons.cdr;
-      if (x->u.sym.value == &unbound) die("unbound symbol", x->u.sym.name);
+      if (x->u.sym.value == UNBOUND) die("unbound symbol", x->u.sym.name);
       return x->u.sym.value;
     }
     if (x->type != T_CONS) return x;
@@ -509,7 +530,7 @@ static obj *eval(obj *x, obj *env) {
     } else {
       obj *f = eval(op, env), *vals = eval_list(args, env);
       if (!f || (f->type != T_PRIM && f->type != T_LAMBDA)) die("not a function", NULL);
-      if (f->type == T_PRIM) return f->u.prim.fn(vals);
+      if (f->type == T_PRIM) return prim(f->u.prim.index)->fn(vals);
       env = bind(f->u.lambda.params, vals, f->u.lambda.env);
       body = f->u.lambda.body;
     }
@@ -601,11 +622,95 @@ static obj *p_print(obj *a) { /* its arguments, separated by spaces, then a newl
   return NULL;
 }
 
-static void define_prim(const char *name, prim_fn *fn) {
+/* ---- the world in a heap image ------------------------------------------------------ */
+
+static struct timespec started; /* main's first instant */
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static obj *p_elapsed_ms(obj *a) { /* (elapsed-ms): milliseconds since main began */
+  (void)a;
+  obj *r = new_int();
+  mpz_set_ui(r->u.z, (unsigned long)ms_since(&started));
+  return r;
+}
+
+/* This file's globals that point into the heaps: what a process started
+ * from an image needs back. The world block is the image's root. */
+static obj **const specials[] = {&s_t, &s_quote, &s_if, &s_define, &s_set, &s_lambda, &s_let, &s_begin, &s_and,
+                                 &s_or, &s_cond, &s_else};
+#define NSPECIALS (sizeof specials / sizeof specials[0])
+#define WORLD_MAGIC 0x6d696e696c697370ull /* "minilisp" */
+
+typedef struct world {
+  uint64_t magic;
+  size_t nprims; /* the table the T_PRIM indices point into */
+  obj *heap_lo, *heap_hi, *limit, *free_list;
+  obj **symtab;
+  size_t nsyms, capsyms;
+  obj *special[NSPECIALS];
+  size_t collections, grew, shrank, peak_bytes;
+} world_t;
+
+static size_t nprims(void);
+
+/* (save-image "file"): collect, then save the world with the GC heap,
+ * malloc'd memory and all; the process goes on. t. */
+static obj *p_save_image(obj *a) {
+  obj *f = car(a);
+  if (!f || f->type != T_STR) die("save-image: not a string", NULL);
+  collect(); /* the image holds only what is live, and the free list as the collector left it */
+  world_t *w = malloc(sizeof *w);
+  if (!w) die("out of memory", NULL);
+  *w = (world_t){WORLD_MAGIC, nprims(), heap_lo, heap_hi, limit, free_list, symtab, nsyms, capsyms, {0},
+                 st.collections, st.grew, st.shrank, st.peak_bytes};
+  for (size_t i = 0; i < NSPECIALS; i++) w->special[i] = *specials[i];
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (gclzone_image_save(f->u.str.chars, w) != 0) die("save-image", strerror(errno));
+  double ms = ms_since(&t0);
+  free(w);
+  fflush(stdout);
+  printf("minilisp: saved the world to %s in %.1f ms (GC heap %zu KiB, %zu symbols)\n", f->u.str.chars, ms,
+         (size_t)((char *)heap_hi - (char *)heap_lo) >> 10, nsyms);
+  return s_t;
+}
+
+/* The process started from an image: take the world back from its root. */
+static void restore_world(world_t *w) {
+  if (w->magic != WORLD_MAGIC || w->nprims != nprims()) die("the image holds no world of this minilisp", NULL);
+  heap_lo = w->heap_lo, heap_hi = w->heap_hi, limit = w->limit, free_list = w->free_list;
+  symtab = w->symtab, nsyms = w->nsyms, capsyms = w->capsyms;
+  for (size_t i = 0; i < NSPECIALS; i++) *specials[i] = w->special[i];
+  st.collections = w->collections, st.grew = w->grew, st.shrank = w->shrank, st.peak_bytes = w->peak_bytes;
+  if ((void *)heap_hi != gclzone_sbrk(0)) die("the image's GC heap does not end at the break", NULL);
+  free(w);
+}
+
+static void define_prim(const char *name, unsigned index) {
   obj *p = alloc(T_PRIM);
-  p->u.prim.fn = fn;
-  p->u.prim.name = name;
+  p->u.prim.index = index;
   intern(name)->u.sym.value = p;
+}
+
+static const prim_def_t prims[] = {
+  {"+", p_add}, {"-", p_sub}, {"*", p_mul}, {"quotient", p_quotient}, {"remainder", p_remainder},
+  {"modulo", p_modulo}, {"expt", p_expt}, {"=", p_eq_num}, {"<", p_lt}, {">", p_gt}, {"<=", p_le},
+  {">=", p_ge}, {"cons", p_cons}, {"car", p_car}, {"cdr", p_cdr}, {"list", p_list}, {"null?", p_nullp},
+  {"pair?", p_pairp}, {"eq?", p_eqp}, {"digits", p_digits}, {"print", p_print},
+  {"save-image", p_save_image}, {"elapsed-ms", p_elapsed_ms},
+};
+
+static size_t nprims(void) {
+  return sizeof prims / sizeof prims[0];
+}
+
+static const prim_def_t *prim(unsigned index) {
+  return &prims[index];
 }
 
 static void init(void) {
@@ -617,13 +722,7 @@ static void init(void) {
   s_quote = intern("quote"), s_if = intern("if"), s_define = intern("define"), s_set = intern("set!");
   s_lambda = intern("lambda"), s_let = intern("let"), s_begin = intern("begin"), s_and = intern("and");
   s_or = intern("or"), s_cond = intern("cond"), s_else = intern("else");
-  static const struct { const char *name; prim_fn *fn; } prims[] = {
-    {"+", p_add}, {"-", p_sub}, {"*", p_mul}, {"quotient", p_quotient}, {"remainder", p_remainder},
-    {"modulo", p_modulo}, {"expt", p_expt}, {"=", p_eq_num}, {"<", p_lt}, {">", p_gt}, {"<=", p_le},
-    {">=", p_ge}, {"cons", p_cons}, {"car", p_car}, {"cdr", p_cdr}, {"list", p_list}, {"null?", p_nullp},
-    {"pair?", p_pairp}, {"eq?", p_eqp}, {"digits", p_digits}, {"print", p_print},
-  };
-  for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++) define_prim(prims[i].name, prims[i].fn);
+  for (unsigned i = 0; i < nprims(); i++) define_prim(prims[i].name, i);
 }
 
 __attribute__((noinline)) static void run(FILE *in) {
@@ -649,17 +748,42 @@ static void report(void) {
   printf("minilisp: the GC heap and the GMP limbs never overlapped\n");
 }
 
+/* Where minilisp asks for its region: where the OS maps nothing on x86-64
+ * Linux, so that an image's range is free in every later process. */
+#define FIXED_BASE ((uintptr_t)0x300000000000)
+
 int main(int argc, char **argv) {
+  clock_gettime(CLOCK_MONOTONIC, &started);
   stack_top = (uintptr_t)__builtin_frame_address(0);
   int show_map = 0, i = 1;
+  const char *image = NULL;
   for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
     if (strcmp(argv[i], "--map") == 0) show_map = 1;
     else if (strcmp(argv[i], "--no-walk") == 0) walk_arena = 0;
-    else die("usage: minilisp [--map] [--no-walk] [FILE]", NULL);
+    else if (strcmp(argv[i], "--image") == 0 && i + 1 < argc) image = argv[++i];
+    else die("usage: minilisp [--map] [--no-walk] [--image IMAGE] [FILE]", NULL);
+  }
+  /* First thing, before anything is allocated: start from the image, or
+   * lay the region out at the fixed base (elsewhere if that is refused:
+   * the address space may be smaller). GCLZONE_IMAGE has done the former
+   * already, before main. */
+  if (image) {
+    gclzone_config_t cfg = {.image = image};
+    if (gclzone_init(&cfg) != 0) die("cannot start from the image", strerror(errno));
+  } else if (!gclzone_image_root()) {
+    gclzone_config_t cfg = {.base = FIXED_BASE};
+    (void)gclzone_init(&cfg);
   }
   FILE *in = i < argc ? fopen(argv[i], "r") : stdin;
   if (!in) die("cannot open", argv[i]);
-  init();
+  world_t *w = gclzone_image_root();
+  if (w) {
+    restore_world(w);
+    printf("minilisp: started from the image, ready %.2f ms into main: %zu symbols, GC heap %zu KiB\n",
+           ms_since(&started), nsyms, (size_t)((char *)heap_hi - (char *)heap_lo) >> 10);
+  } else {
+    init();
+  }
   run(in);
   if (in != stdin) fclose(in);
   report();

@@ -1052,6 +1052,139 @@ START_TEST(lite_mode_bypass_is_reported_and_survived) {
 }
 END_TEST
 
+/* ---- heap images: the zone on a restored region ---------------------------------------
+ * A child of this binary (the model booted, the zone installed by its
+ * constructor) builds blocks through libmalloc's entry points and saves an
+ * image; another starts with GCLZONE_IMAGE, so the constructor restores the
+ * region before it installs the zone, and every block must be the zone's,
+ * with its bytes and size, enumerated, freeable through free() and
+ * reallocable, the heap check passing and the host heap where it was. */
+#define ZW 600
+typedef struct zworld {
+  void *p[ZW];
+  size_t size[ZW];
+  unsigned char *host;
+  void *brk;
+} zworld_t;
+
+static void zfill(unsigned char *p, size_t n, size_t seed) {
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed * 7 + i * 3);
+}
+
+static bool zfilled(const unsigned char *p, size_t n, size_t seed) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(seed * 7 + i * 3)) return false;
+  return true;
+}
+
+typedef struct zseen {
+  const zworld_t *w;
+  unsigned hits[ZW];
+} zseen_t;
+
+static void zrecorder(task_t task, void *ctx, unsigned type, vm_range_t *r, unsigned n) {
+  (void)task, (void)type;
+  zseen_t *s = ctx;
+  for (unsigned i = 0; i < n; i++)
+    for (int k = 0; k < ZW; k++)
+      if (s->w->p[k] && (vm_address_t)s->w->p[k] == r[i].address) s->hits[k]++;
+}
+
+static int image_child(const char *mode, const char *path) {
+  if (!strcmp(mode, "child-image-save")) {
+    zworld_t *w = lm_calloc(1, sizeof *w);
+    CHILD_CHECK(ours(w));
+    for (int i = 0; i < ZW; i++) {
+      w->size[i] = i % 100 == 5 ? 300000 + (size_t)i : (size_t)(i * 53) % 6000 + 1;
+      w->p[i] = lm_malloc(w->size[i]);
+      CHILD_CHECK(ours(w->p[i]));
+      zfill(w->p[i], w->size[i], (size_t)i);
+    }
+    for (int i = 0; i < ZW; i += 5) lm_free(w->p[i]), w->p[i] = NULL;
+    w->host = gcl_zone_sbrk(65536);
+    zfill(w->host, 65536, 99);
+    w->brk = gcl_zone_sbrk(0);
+    CHILD_CHECK(gclzone_image_save(path, w) == 0);
+  } else {
+    malloc_zone_t *z = malloc_zones[0];
+    CHILD_CHECK(z && z->zone_name && !strcmp(z->zone_name, "gclzone")); /* installed over the restored region */
+    zworld_t *w = gclzone_image_root();
+    CHILD_CHECK(w != NULL && ours(w));
+    if (!w) return 1;
+    CHILD_CHECK(gcl_zone_sbrk(0) == w->brk && zfilled(w->host, 65536, 99));
+    for (int i = 0; i < ZW; i++) {
+      if (!w->p[i]) continue;
+      CHILD_CHECK(z->size(z, w->p[i]) >= w->size[i] && malloc_size(w->p[i]) == z->size(z, w->p[i]));
+#if LM_LIBMALLOC >= 374 /* as in promotion_lands_in_slot_0 */
+      CHILD_CHECK(malloc_zone_from_ptr(w->p[i]) == malloc_default_zone());
+#else
+      CHILD_CHECK(malloc_zone_from_ptr(w->p[i]) == z);
+#endif
+      CHILD_CHECK(zfilled(w->p[i], w->size[i], (size_t)i));
+    }
+    static zseen_t seen;
+    seen.w = w;
+    CHILD_CHECK(z->introspect->enumerator(0, &seen, MALLOC_PTR_IN_USE_RANGE_TYPE, (vm_address_t)z, NULL, zrecorder) ==
+                KERN_SUCCESS);
+    for (int i = 0; i < ZW; i++) CHILD_CHECK(!w->p[i] || seen.hits[i] == 1);
+    CHILD_CHECK(malloc_zone_check(NULL));
+    for (int i = 1; i < ZW; i += 2) { /* free() and realloc() of restored blocks, through libmalloc */
+      if (!w->p[i]) continue;
+      if (i % 4 == 1) {
+        lm_free(w->p[i]);
+        CHILD_CHECK(!ours(w->p[i]));
+      } else {
+        unsigned char *q = lm_realloc(w->p[i], w->size[i] * 3 + 100);
+        CHILD_CHECK(ours(q) && zfilled(q, w->size[i], (size_t)i));
+        lm_free(q);
+      }
+      w->p[i] = NULL;
+    }
+    void *fresh = lm_malloc(777);
+    CHILD_CHECK(ours(fresh));
+    lm_free(fresh);
+    CHILD_CHECK(malloc_zone_check(NULL));
+    CHILD_CHECK(gclzone_image_save(path, w) == 0); /* and it saves again */
+  }
+  fprintf(stderr, "child: %s\n", child_failed ? "FAILED" : "ok");
+  return child_failed ? 1 : 0;
+}
+
+typedef struct image_run {
+  const char *mode, *path;
+} image_run_t;
+
+static void exec_image_child(void *arg) {
+  const image_run_t *run = arg;
+  unsetenv("GCLZONE_IMAGE");
+  if (!strcmp(run->mode, "child-image-save")) {
+    setenv("GCLZONE_BASE", "0x300000000000", 1); /* a base the next process finds free */
+    setenv("GCLZONE_HEAP_SIZE", "64M", 1);
+    setenv("GCLZONE_ARENA_SIZE", "256M", 1);
+  } else {
+    setenv("GCLZONE_IMAGE", run->path, 1);
+  }
+  char *argv[] = {(char *)"darwin_zone", (char *)run->mode, (char *)run->path, NULL};
+  execve("/proc/self/exe", argv, environ);
+  _exit(127);
+}
+
+START_TEST(the_zone_installs_over_a_restored_region) {
+  char dir[] = "/tmp/gclzone-zone-image-XXXXXX", path[64], err[8192];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/zone.img", dir);
+  const char *modes[] = {"child-image-save", "child-image-restore", "child-image-restore"};
+  for (int i = 0; i < 3; i++) { /* save; restore, use, save again; restore that */
+    image_run_t run = {modes[i], path};
+    int st = run_captured(exec_image_child, &run, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(err, "child: ok"), "%s: status %#x, stderr: %.600s",
+                  modes[i], st, err);
+  }
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
 START_TEST(sbrk_and_brk_serve_the_host_heap) {
   gclzone_bounds_t h = gclzone_heap_bounds();
   char *b = gcl_zone_sbrk(0);
@@ -1120,11 +1253,13 @@ static Suite *suite_zone(void) {
   tcase_add_test(life, probe_finds_the_zone_reached);
   tcase_add_test(life, lite_mode_bypass_is_reported_and_survived);
   tcase_add_test(life, sbrk_and_brk_serve_the_host_heap);
+  tcase_add_test(life, the_zone_installs_over_a_restored_region);
   suite_add_tcase(s, life);
   return s;
 }
 
 int main(int argc, char **argv) {
+  if (argc == 3 && strncmp(argv[1], "child-image-", 12) == 0) return image_child(argv[1], argv[2]);
   if (argc == 2 && strncmp(argv[1], "child-", 6) == 0) return probe_child(argv[1]);
   gz = malloc_zones[0];
   if (!gz || !gz->zone_name || strcmp(gz->zone_name, "gclzone") != 0) {

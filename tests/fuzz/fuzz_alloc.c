@@ -9,7 +9,10 @@
  *  - every block keeps its fill pattern until freed; realloc keeps the
  *    common prefix; calloc is zero;
  *  - interior pointers are never owned; stats count exactly the live blocks;
- *  - the host heap's bytes are zero when handed out and keep their pattern.
+ *  - the host heap's bytes are zero when handed out and keep their pattern;
+ *  - an image round trip (save, drop the region as a new process would not
+ *    have it, start from the image) keeps every block live with its bytes
+ *    and usable size, the root, the break and the host heap's bytes.
  * Any violation aborts (__builtin_trap). State is reset after each input. */
 #include <errno.h>
 #include <stdbool.h>
@@ -17,6 +20,12 @@
 #include <string.h>
 
 #include "gclzone.h"
+#include "internal.h" /* the round trip drops the region, as a new process would not have it */
+#include "../image_format.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +37,7 @@ typedef struct {
   unsigned char *p;
   size_t n;
   unsigned char fill;
+  size_t usable; /* at the last image round trip */
 } obj_t;
 
 static obj_t live[MAXLIVE];
@@ -93,7 +103,7 @@ static void check_new(const unsigned char *p, size_t n, size_t align) {
 static void add(unsigned char *p, size_t n, unsigned char fill, bool zeroed) {
   if (zeroed)
     for (size_t i = 0; i < n; i = next_index(i, n)) CHECK(p[i] == 0);
-  live[nlive] = (obj_t){p, n, fill};
+  live[nlive] = (obj_t){p, n, fill, 0};
   set_fill(&live[nlive]);
   nlive++;
 }
@@ -110,18 +120,50 @@ static void drop(size_t i) {
   live[i] = live[--nlive];
 }
 
+static char image_path[64];
+
+/* Save, drop the region, start from the image: everything is back. A fixed
+ * base, away from ASan's and libFuzzer's mappings, so that nothing takes
+ * the hole between the two. */
+static void image_round_trip(void) {
+  const void *root = nlive ? live[0].p : NULL;
+  for (size_t i = 0; i < nlive; i++) live[i].usable = gclzone_usable_size(live[i].p);
+  CHECK(gclzone_image_save(image_path, root) == 0);
+  imgf_drop_region();
+  gclzone_config_t cfg = {.image = image_path};
+  CHECK(gclzone_init(&cfg) == 0);
+  CHECK(gclzone_image_root() == root);
+  CHECK(gclzone_sbrk(0) == host_base + host_len);
+  for (size_t k = 0; k < host_len; k += 61) CHECK(host_base[k] == 0x5a);
+  for (size_t i = 0; i < nlive; i++) {
+    CHECK(gclzone_owns(live[i].p));
+    CHECK(gclzone_usable_size(live[i].p) == live[i].usable);
+    check_fill(&live[i]);
+  }
+  gclzone_stats_t st;
+  gclzone_stats(&st);
+  CHECK(st.in_use_blocks == nlive);
+}
+
+static void remove_image(void) {
+  unlink(image_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
-  gclzone_config_t cfg = {64 << 20, 128 << 20, 0};
+  gclzone_config_t cfg = {64 << 20, 128 << 20, 0x300000000000, NULL};
   CHECK(gclzone_init(&cfg) == 0);
   host_base = gclzone_sbrk(0);
+  snprintf(image_path, sizeof image_path, "%s/gclzone-fuzz-%d.img", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm",
+           (int)getpid());
+  atexit(remove_image);
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   stream_t s = {data, size};
   while (s.n) {
-    unsigned op = take(&s, 1) % 10;
+    unsigned op = take(&s, 1) % 11;
     errno = 0;
     if (op <= 3 && nlive == MAXLIVE) op = 4;
     switch (op) {
@@ -165,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       check_new(p, n, 16);
-      obj_t r = {p, n, o.fill};
+      obj_t r = {p, n, o.fill, 0};
       size_t keep = n < o.n ? n : o.n;
       for (size_t k = 0; k < keep; k = next_index(k, o.n)) CHECK(p[k] == (unsigned char)(o.fill + k * 31));
       live[nlive++] = r;
@@ -223,6 +265,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (size_t k = 0; k < host_len; k += 61) CHECK(host_base[k] == 0x5a);
       break;
     }
+    case 10:
+      image_round_trip();
+      break;
     default: { /* stats count exactly the live blocks */
       gclzone_stats_t st;
       gclzone_stats(&st);

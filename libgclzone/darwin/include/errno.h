@@ -20,10 +20,13 @@ extern int *__error(void);
 #define EFAULT 14
 #define EBUSY 16
 #define EEXIST 17
+#define ENOTDIR 20
+#define EISDIR 21
 #define EINVAL 22
 #define ENOSPC 28
 #define ERANGE 34
 #define EAGAIN 35
+#define ENAMETOOLONG 63
 #define ENOTSUP 45
 #define ENOSYS 78
 #define EOVERFLOW 84

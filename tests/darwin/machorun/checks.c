@@ -102,6 +102,8 @@ static struct {
   __typeof__(gclzone_malloc) *malloc;
   __typeof__(gclzone_free) *free;
   size_t (*trim)(void); /* gclzone_trim, or its older name gclzone_collect */
+  __typeof__(gclzone_image_save) *image_save;
+  __typeof__(gclzone_image_root) *image_root;
   char missing[256];
 } api;
 
@@ -124,6 +126,8 @@ static void find_exports(void) {
   api.usable_size = export_or_note("_gclzone_usable_size");
   api.malloc = export_or_note("_gclzone_malloc");
   api.free = export_or_note("_gclzone_free");
+  api.image_save = export_or_note("_gclzone_image_save");
+  api.image_root = export_or_note("_gclzone_image_root");
   char err[300];
   api.trim = mr_image_export(R->img, "_gclzone_trim", err, sizeof err);
   if (!api.trim) api.trim = export_or_note("_gclzone_collect");
@@ -1168,6 +1172,74 @@ static void exports_resolve_into_the_code(void) {
 
 /* ---- running them ------------------------------------------------------------------ */
 
+/* ---- heap images -------------------------------------------------------------------
+ * The image saves itself (open, pwrite, fcntl(F_FULLFSYNC), rename: its own
+ * code through the shims), and in a second run of machorun, with
+ * MACHORUN_IMAGE naming that file (mk/darwin.mk), its constructor starts
+ * from it before it installs the zone: restored_image_serves_the_zone. */
+#define IMG_N 300
+typedef struct img_world {
+  unsigned char *p[IMG_N];
+  size_t size[IMG_N];
+} img_world_t;
+
+static unsigned char img_byte(size_t i, size_t k) {
+  return (unsigned char)(i * 31 + k * 7);
+}
+
+static void heap_image_saved_by_the_image(void) {
+  need_exports();
+  img_world_t *w = lm_calloc(1, sizeof *w);
+  CHECK(ours(w));
+  for (size_t i = 0; i < IMG_N; i++) {
+    w->size[i] = i % 60 == 9 ? 200000 + i : (i * 97) % 7000 + 1;
+    CHECK(ours(w->p[i] = lm_malloc(w->size[i])));
+    for (size_t k = 0; k < w->size[i]; k++) w->p[i][k] = img_byte(i, k);
+  }
+  for (size_t i = 0; i < IMG_N; i += 4) lm_free(w->p[i]), w->p[i] = NULL;
+  const char *out = getenv("MACHORUN_SAVE");
+  char tmp[64];
+  if (!out) snprintf(tmp, sizeof tmp, "/tmp/machorun-image-%d.img", (int)getpid()), out = tmp;
+  unsigned fcntls = mr_shim_log.fcntl_calls;
+  CHECKF(api.image_save(out, w) == 0, "gclzone_image_save: Darwin errno %d", *mr_shim_errno());
+  CHECK(mr_shim_log.fcntl_calls > fcntls && mr_shim_log.fcntl_cmd == 51); /* synced with F_FULLFSYNC */
+  FILE *f = fopen(out, "rb");
+  char magic[8] = {0};
+  CHECK(f && fread(magic, 1, 8, f) == 8 && !memcmp(magic, "GCLZIMG\n", 8));
+  fseek(f, 0, SEEK_END);
+  CHECK(ftell(f) > (long)(IMG_N * 3000));
+  fclose(f);
+  if (out == tmp) unlink(tmp);
+}
+
+static void restored_image_serves_the_zone(void) {
+  need_exports();
+  CHECK(gz && !strcmp(gz->zone_name, "gclzone")); /* installed over the restored region */
+  img_world_t *w = api.image_root();
+  CHECK(w != NULL && ours(w));
+  for (size_t i = 0; i < IMG_N; i++) {
+    if (!w->p[i]) continue;
+    CHECK(ours(w->p[i]) && gz->size(gz, w->p[i]) >= w->size[i]);
+    for (size_t k = 0; k < w->size[i]; k++) CHECK(w->p[i][k] == img_byte(i, k));
+  }
+  for (size_t i = 1; i < IMG_N; i += 2) {
+    if (!w->p[i]) continue;
+    if (i % 4 == 1) {
+      lm_free(w->p[i]);
+      CHECK(!ours(w->p[i]));
+    } else {
+      unsigned char *q = lm_realloc(w->p[i], w->size[i] * 2 + 64);
+      CHECK(ours(q));
+      for (size_t k = 0; k < w->size[i]; k++) CHECK(q[k] == img_byte(i, k));
+      lm_free(q);
+    }
+  }
+  void *fresh = lm_malloc(1234);
+  CHECK(ours(fresh));
+  lm_free(fresh);
+  CHECK(malloc_zone_check(NULL));
+}
+
 typedef struct check {
   const char *name;
   void (*fn)(void);
@@ -1197,6 +1269,8 @@ static const check_t checks[] = {
   C(fork_with_threads_allocating),
   C(sbrk_and_brk_are_interposed),
   C(threads_with_cross_thread_frees),
+  C(heap_image_saved_by_the_image),
+  C(restored_image_serves_the_zone), /* only in a run started from an image */
 };
 
 int mr_checks_run(mr_run_t *run, const char *only) {
@@ -1204,8 +1278,12 @@ int mr_checks_run(mr_run_t *run, const char *only) {
   gz = malloc_zones[0];
   find_exports();
   unsigned passed = 0, failed = 0;
+  /* Started from an image (MACHORUN_IMAGE), only the restored_ checks make
+   * sense; otherwise they cannot run. */
+  bool restored = getenv("MACHORUN_IMAGE") != NULL;
   for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
     if (only && !strstr(checks[i].name, only)) continue;
+    if (restored != !strncmp(checks[i].name, "restored_", 9)) continue;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {

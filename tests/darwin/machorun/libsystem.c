@@ -25,7 +25,7 @@
  * on the stack, one 8-byte slot each, where Linux's AAPCS64 passes them in
  * x0-x7 like fixed ones; so a shim for a variadic function declares the
  * registers it must skip and reads the first slot as its next parameter
- * (DARWIN_VA_AFTER_2 below; fcntl is the only variadic import). x18 is
+ * (DARWIN_VA_AFTER_2 below; fcntl and open are the variadic imports). x18 is
  * reserved on Darwin and may change under a Darwin program at any time, so
  * Darwin code never relies on it; Linux code may use it as a scratch
  * register, which costs the image nothing. Each shim clobbers x18 before it
@@ -211,6 +211,76 @@ static long sh_write(int fd, const void *buf, size_t n) {
   return w < 0 ? fail_errno() : w;
 }
 
+/* ---- files: what heap images (libgclzone/image.c) use ------------------------
+ * xnu bsd/sys/fcntl.h: O_RDONLY 0, O_WRONLY 1, O_RDWR 2, O_NONBLOCK 4,
+ * O_APPEND 8, O_CREAT 0x200, O_TRUNC 0x400, O_EXCL 0x800, O_NOFOLLOW 0x100,
+ * O_CLOEXEC 0x1000000 (Linux: 0100, 01000, 0200, 0400000, 02000000). open
+ * is variadic: on arm64 its mode is the first stack slot. off_t is 64 bits
+ * on both; SEEK_SET, SEEK_CUR, SEEK_END are 0, 1, 2 on both. */
+#define D_O_ACCMODE 0x0003
+#define D_O_NONBLOCK 0x0004
+#define D_O_APPEND 0x0008
+#define D_O_NOFOLLOW 0x0100
+#define D_O_CREAT 0x0200
+#define D_O_TRUNC 0x0400
+#define D_O_EXCL 0x0800
+#define D_O_CLOEXEC 0x01000000
+
+static int sh_open(const char *path, int flags, DARWIN_VA_AFTER_2 long mode) {
+  DARWIN_ENTRY();
+  int known = D_O_ACCMODE | D_O_NONBLOCK | D_O_APPEND | D_O_NOFOLLOW | D_O_CREAT | D_O_TRUNC | D_O_EXCL | D_O_CLOEXEC;
+  if (flags & ~known) die("machorun: libSystem: open flags %#x are not modelled", (unsigned)flags);
+  int l = flags & D_O_ACCMODE;
+  if (flags & D_O_NONBLOCK) l |= O_NONBLOCK;
+  if (flags & D_O_APPEND) l |= O_APPEND;
+  if (flags & D_O_NOFOLLOW) l |= O_NOFOLLOW;
+  if (flags & D_O_CREAT) l |= O_CREAT;
+  if (flags & D_O_TRUNC) l |= O_TRUNC;
+  if (flags & D_O_EXCL) l |= O_EXCL;
+  if (flags & D_O_CLOEXEC) l |= O_CLOEXEC;
+  int fd = open(path, l, (mode_t)(flags & D_O_CREAT ? mode : 0));
+  return fd < 0 ? fail_errno() : fd;
+}
+
+static int sh_close(int fd) {
+  DARWIN_ENTRY();
+  return close(fd) ? fail_errno() : 0;
+}
+
+static long long sh_lseek(int fd, long long off, int whence) {
+  DARWIN_ENTRY();
+  if (whence < 0 || whence > 2) die("machorun: libSystem: lseek whence %d is not modelled", whence);
+  off_t r = lseek(fd, (off_t)off, whence);
+  return r < 0 ? fail_errno() : (long long)r;
+}
+
+static long sh_pread(int fd, void *buf, size_t n, long long off) {
+  DARWIN_ENTRY();
+  ssize_t r = pread(fd, buf, n, (off_t)off);
+  return r < 0 ? fail_errno() : r;
+}
+
+static long sh_pwrite(int fd, const void *buf, size_t n, long long off) {
+  DARWIN_ENTRY();
+  ssize_t r = pwrite(fd, buf, n, (off_t)off);
+  return r < 0 ? fail_errno() : r;
+}
+
+static int sh_fsync(int fd) {
+  DARWIN_ENTRY();
+  return fsync(fd) ? fail_errno() : 0;
+}
+
+static int sh_rename(const char *from, const char *to) {
+  DARWIN_ENTRY();
+  return rename(from, to) ? fail_errno() : 0;
+}
+
+static int sh_unlink(const char *path) {
+  DARWIN_ENTRY();
+  return unlink(path) ? fail_errno() : 0;
+}
+
 /* glibc's getentropy has Darwin's contract: at most 256 bytes, never
  * short, no blocking once the system is up. */
 static int sh_getentropy(void *buf, size_t n) {
@@ -251,7 +321,8 @@ static int sh_clock_gettime(int id, struct timespec *ts) {
 }
 
 /* xnu bsd/sys/fcntl.h: F_DUPFD 0, F_GETFD 1, F_SETFD 2, F_DUPFD_CLOEXEC 67
- * (Linux 1030); FD_CLOEXEC is 1 on both. fcntl(int, int, ...) is variadic:
+ * (Linux 1030); FD_CLOEXEC is 1 on both; F_FULLFSYNC 51 flushes the
+ * drive's cache too, which Linux's fsync does. fcntl(int, int, ...) is variadic:
  * on arm64 its third argument is the first stack slot. */
 static int sh_fcntl(int fd, int cmd, DARWIN_VA_AFTER_2 long arg) {
   DARWIN_ENTRY();
@@ -261,6 +332,7 @@ static int sh_fcntl(int fd, int cmd, DARWIN_VA_AFTER_2 long arg) {
   case 1: r = fcntl(fd, F_GETFD); break;
   case 2: r = fcntl(fd, F_SETFD, (int)arg); break;
   case 67: r = fcntl(fd, F_DUPFD_CLOEXEC, (int)arg); break;
+  case 51: r = fsync(fd); break;
   default: die("machorun: libSystem: fcntl command %d is not modelled", cmd);
   }
   mr_shim_log.fcntl_calls++;
@@ -653,6 +725,14 @@ static const mr_shim_t shims[] = {
   FN("_munmap", sh_munmap),
   FN("_mprotect", sh_mprotect),
   FN("_madvise", sh_madvise),
+  FN("_open", sh_open),
+  FN("_close", sh_close),
+  FN("_lseek", sh_lseek),
+  FN("_pread", sh_pread),
+  FN("_pwrite", sh_pwrite),
+  FN("_fsync", sh_fsync),
+  FN("_rename", sh_rename),
+  FN("_unlink", sh_unlink),
   FN("_memcpy", sh_memcpy),
   FN("_memmove", sh_memmove),
   FN("_memset", sh_memset),

@@ -15,7 +15,9 @@
  * initializer runs before any other image's), then the image is mapped,
  * rebased, bound (lazy binds too), protected, and its initializers run.
  * The image sees its own environment through _NSGetEnviron: the process's,
- * less any GCLZONE_ variable, plus the options the checks rely on.
+ * less any GCLZONE_ variable, plus the options the checks rely on: a fixed
+ * base, so that a heap image one run saves can be restored by the next
+ * (MACHORUN_IMAGE=FILE: the image starts from FILE, GCLZONE_IMAGE).
  */
 #define _GNU_SOURCE
 #include "machorun.h"
@@ -35,12 +37,18 @@ static char **image_environment(void) {
     "GCLZONE_SHOW_STATS=1",  /* init duplicates stderr (fcntl, variadic); the report comes at exit */
     "GCLZONE_ARENA_SIZE=4G", /* read through _NSGetEnviron: the checks see these sizes */
     "GCLZONE_HEAP_SIZE=1G",
+    "GCLZONE_BASE=0x300000000000", /* where the OS maps nothing, in this run or the next */
   };
   size_t n = 0;
   while (environ[n]) n++;
-  char **env = calloc(n + 4, sizeof *env);
+  char **env = calloc(n + 6, sizeof *env);
   size_t k = 0;
-  for (size_t i = 0; i < 3; i++) env[k++] = (char *)ours[i];
+  for (size_t i = 0; i < 4; i++) env[k++] = (char *)ours[i];
+  static char image[4200];
+  if (getenv("MACHORUN_IMAGE")) {
+    snprintf(image, sizeof image, "GCLZONE_IMAGE=%s", getenv("MACHORUN_IMAGE"));
+    env[k++] = image;
+  }
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], "GCLZONE_", 8)) env[k++] = environ[i];
   env[k] = NULL;
