@@ -23,6 +23,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("DIRTY_MAX", 's', dirty_max, (uint64_t)64 << 20, "free resident arena bytes kept at most"),
   OPT("SCRIBBLE", 'n', scribble, 0, "1: fill fresh blocks with 0xaa and freed ones with 0x55"),
   OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
+  OPT("HARDEN", 'n', harden, 0, "1: the hardened mode (SECURE=1 builds): canaries, guard pages, zero on free"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 

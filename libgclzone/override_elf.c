@@ -104,6 +104,26 @@ GCL_EXPORT void *valloc(size_t size) { return gcl_alloc_valloc(size); }
 GCL_EXPORT void *pvalloc(size_t size) { return gcl_alloc_pvalloc(size); }
 GCL_EXPORT size_t malloc_usable_size(void *p) { return gcl_alloc_usable_size(p, &libc); }
 
+/* C++ sized delete (operator delete(void *, size_t), the array form, and
+ * both with std::align_val_t): libstdc++'s own versions only call the
+ * unsized operator delete, and so free, losing the size. Defined here, they
+ * reach us with it: a free everywhere, and in the hardened mode a check
+ * that the size is the one asked for (a delete through a base class
+ * without a virtual destructor names the wrong one). The mangled names are
+ * the Itanium C++ ABI's, the same for every compiler on ELF. */
+void _ZdlPvm(void *p, size_t size);
+void _ZdaPvm(void *p, size_t size);
+void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align);
+void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align);
+GCL_EXPORT void _ZdlPvm(void *p, size_t size) { gcl_alloc_free_sized(p, size, 0, &libc); }
+GCL_EXPORT void _ZdaPvm(void *p, size_t size) { gcl_alloc_free_sized(p, size, 0, &libc); }
+GCL_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) {
+  gcl_alloc_free_sized(p, size, align, &libc);
+}
+GCL_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) {
+  gcl_alloc_free_sized(p, size, align, &libc);
+}
+
 /* glibc's malloc_trim would trim glibc's empty heap; trim ours instead. */
 GCL_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
