@@ -146,11 +146,15 @@ void gcl_slab_gather(gcl_span_t *s) {
  * path: valgrind brackets and no assumption about the queue). */
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
   gcl_assert(s->used > 0);
+  /* Hardened: onto `free`, so that the owner's next malloc of the class
+   * hands this block out again and checks it (a write after free is caught
+   * at the first reuse, not whenever local_free is gathered). */
+  gcl_block_t **list = gcl_debug_hardened() ? &s->free : &s->local_free;
   GCL_FREE_OPEN(b);
-  gcl_slab_link_set(b, s->local_free);
+  gcl_slab_link_set(b, *list);
   b->tag = gcl_span_free_tag(s);
   GCL_FREE_CLOSE(b);
-  s->local_free = b;
+  *list = b;
   s->used--;
 }
 
