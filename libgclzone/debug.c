@@ -143,21 +143,31 @@ static inline size_t canary_end(size_t size, size_t cap) {
   return cap - TRAILER - size < CANARY ? cap - TRAILER : size + CANARY;
 }
 
-static inline uint8_t canary_byte(uint64_t c, size_t off) {
-  return (uint8_t)(c >> (8 * (off & 7)));
+/* The canary of block p: the byte at offset o of the block is byte o % 8
+ * of this word, so that whole aligned words of it are the word itself. */
+static inline uint64_t canary_word(const void *p) {
+  return (mix((const char *)p + 1) | CANARY_HIGH) & CANARY_MASK;
 }
 
 static void canary_write(void *p, size_t size, size_t cap) {
-  uint64_t c = (mix((char *)p + 1) | CANARY_HIGH) & CANARY_MASK;
+  uint64_t c = canary_word(p);
   unsigned char *b = p;
-  for (size_t o = size, end = canary_end(size, cap); o < end; o++) b[o] = canary_byte(c, o);
+  size_t o = size, end = canary_end(size, cap);
+  for (; o < end && (o & 7); o++) b[o] = (uint8_t)(c >> (8 * (o & 7)));
+  for (; o + 8 <= end; o += 8) *(uint64_t *)(b + o) = c;
+  for (; o < end; o++) b[o] = (uint8_t)(c >> (8 * (o & 7)));
 }
 
 static bool canary_intact(const void *p, size_t size, size_t cap) {
-  uint64_t c = (mix((const char *)p + 1) | CANARY_HIGH) & CANARY_MASK;
+  uint64_t c = canary_word(p);
   const unsigned char *b = p;
-  for (size_t o = size, end = canary_end(size, cap); o < end; o++)
-    if (b[o] != canary_byte(c, o)) return false;
+  size_t o = size, end = canary_end(size, cap);
+  for (; o < end && (o & 7); o++)
+    if (b[o] != (uint8_t)(c >> (8 * (o & 7)))) return false;
+  for (; o + 8 <= end; o += 8)
+    if (*(const uint64_t *)(b + o) != c) return false;
+  for (; o < end; o++)
+    if (b[o] != (uint8_t)(c >> (8 * (o & 7)))) return false;
   return true;
 }
 

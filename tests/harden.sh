@@ -1,0 +1,45 @@
+#!/bin/sh
+# The hardened mode (GCLZONE_HARDEN=1 in the SECURE=1 build) through
+# LD_PRELOAD: tests/harden/probes commits every misuse it must catch, each
+# in its own child. Reports how many the default build, the debug modes
+# (GCLZONE_SCRIBBLE=1 GCLZONE_CHECK=1) and the hardened mode catch, and
+# fails if the hardened mode misses one or ends one otherwise than with its
+# one fixed fatal line (or, for stale and freed data, without showing an old
+# byte). Then no false positive: a valid program's contract (probes
+# --valid), the preload tests and python3 and sqlite3 (tests/preload.sh),
+# and the GMP demo, all under the hardened mode.
+. "$(dirname "$0")/lib.sh"
+P=$BUILD/tests/harden/probes
+SECURE_LIB=$(cd "$BUILD-secure" && pwd)/libgclzone.so
+
+count() { # label, env...: run every probe, print how many were caught
+  label=$1
+  shift
+  env "$@" "$P" >"$TMP/probes.out" 2>&1 || fail "$label: the probes did not run: $(tail -5 "$TMP/probes.out")"
+  sed -n 's/^probes: \([0-9]* of [0-9]*\) probes caught$/\1/p' "$TMP/probes.out"
+}
+plain=$(count "glibc")
+default=$(count "default build" LD_PRELOAD="$LIB")
+debug=$(count "debug modes" GCLZONE_SCRIBBLE=1 GCLZONE_CHECK=1 LD_PRELOAD="$LIB")
+secure=$(count "SECURE=1 build" LD_PRELOAD="$SECURE_LIB")
+GCLZONE_HARDEN=1 LD_PRELOAD="$SECURE_LIB" "$P" --expect >"$TMP/hard.out" 2>&1 ||
+  fail "the hardened mode: $(grep -E 'FAIL|NOT CAUGHT' "$TMP/hard.out" | head -20)"
+hard=$(sed -n 's/^probes: \([0-9]* of [0-9]*\) probes caught$/\1/p' "$TMP/hard.out")
+[ -n "$hard" ] || fail "the hardened mode: no count: $(tail -5 "$TMP/hard.out")"
+ok "probes caught: glibc $plain, default build $default, debug modes $debug, SECURE=1 build $secure, hardened mode $hard (each with its fatal line)"
+# The default build ignores the option, and says so.
+LD_PRELOAD="$LIB" GCLZONE_HARDEN=1 "$P" overflow_1_small 2>"$TMP/warn" || fail "the default build with GCLZONE_HARDEN=1"
+grep -q "^gclzone: warning: ignoring GCLZONE_HARDEN: this is not a SECURE=1 build$" "$TMP/warn" || fail "no warning: $(cat "$TMP/warn")"
+
+# -- no false positive ----------------------------------------------------------
+for lib in "$LIB" "$SECURE_LIB"; do
+  out=$(GCLZONE_HARDEN=1 LD_PRELOAD="$lib" "$P" --valid 2>&1) || fail "a valid program under $lib: $out"
+done
+ok "hardened: $out; the contract holds in the default build too"
+want=$(LD_PRELOAD="$LIB" "$BUILD/examples/gmp_demo")
+got=$(GCLZONE_HARDEN=1 LD_PRELOAD="$SECURE_LIB" "$BUILD/examples/gmp_demo") || fail "gmp_demo under the hardened mode"
+[ "$got" = "$want" ] || fail "gmp_demo under the hardened mode: its output differs"
+ok "hardened: the GMP demo's exact results"
+PRELOAD_LIB=$SECURE_LIB GCLZONE_HARDEN=1 BUILD=$BUILD sh "$ROOT/tests/preload.sh" >"$TMP/preload.out" 2>&1 ||
+  fail "tests/preload.sh under the hardened mode: $(tail -5 "$TMP/preload.out")"
+sed 's/^preload.sh: /hardened: /' "$TMP/preload.out"
