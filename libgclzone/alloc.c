@@ -66,7 +66,7 @@ GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   size_t room = size;
   if (gcl_unlikely(gcl_debug_modes)) {
     gcl_check_op();
-    if (gcl_debug_hardened() && size == 0) {
+    if (gcl_debug_hardened() && size == 0 && align <= GCL_SPAN_ZERO_STRIDE) {
       void *z = gcl_span_zero_alloc();
       return z ? z : enomem();
     }

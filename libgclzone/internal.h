@@ -377,6 +377,7 @@ bool gcl_span_large_resize(gcl_span_t *s, size_t size);
 size_t gcl_span_large_good_size(size_t size);
 size_t gcl_span_purge_all(void);
 unsigned gcl_span_bin_of(size_t slots);
+#define GCL_SPAN_ZERO_STRIDE (GCL_SLOT_SIZE / 64) /* a zero span's 64 positions (hardened) */
 void *gcl_span_zero_alloc(void);
 void gcl_span_zero_free(gcl_span_t *s, void *p);
 enum gcl_fatal gcl_span_fault(const void *addr, const void **name);

@@ -36,7 +36,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define ZERO_STRIDE (GCL_SLOT_SIZE / 64) /* a zero span's 64 positions */
+#define ZERO_STRIDE GCL_SPAN_ZERO_STRIDE
 
 gcl_spans_t gcl_spans;
 gcl_lock_t gcl_span_lock = GCL_LOCK_INIT;

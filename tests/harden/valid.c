@@ -112,6 +112,11 @@ int valid_run(void) {
       free(b);
     }
   }
+  for (size_t a = 16; a <= ((size_t)1 << 16); a <<= 1) { /* size 0 at every alignment */
+    void *b = memalign(a, 0);
+    CHECK(b && (uintptr_t)b % a == 0);
+    free(b);
+  }
   errno = 0;
   CHECK(aligned_alloc(24, 48) == NULL && errno == EINVAL);
   char *v = valloc(100), *pv = pvalloc(100);
