@@ -43,3 +43,17 @@ ok "hardened: the GMP demo's exact results"
 PRELOAD_LIB=$SECURE_LIB GCLZONE_HARDEN=1 BUILD=$BUILD sh "$ROOT/tests/preload.sh" >"$TMP/preload.out" 2>&1 ||
   fail "tests/preload.sh under the hardened mode: $(tail -5 "$TMP/preload.out")"
 sed 's/^preload.sh: /hardened: /' "$TMP/preload.out"
+# Two of tests/programs.sh's real programs, garbage-collected runtimes both
+# (its redis run stays there); the JSON report proves the mode was on.
+D=$ROOT/tests/programs
+for prog in "emacs -Q --batch -l $D/bignums.el" "guile --no-auto-compile $D/bignums.scm"; do
+  name=${prog%% *}
+  want=$($prog 2>&1)
+  got=$(GCLZONE_HARDEN=1 GCLZONE_SHOW_STATS=json LD_PRELOAD="$SECURE_LIB" $prog 2>"$TMP/$name.err") ||
+    fail "$name under the hardened mode: $(tail -3 "$TMP/$name.err")"
+  [ "$got" = "$want" ] || fail "$name under the hardened mode: its output differs"
+  [ "$(gclzone_stat options.HARDEN "$TMP/$name.err")" = 1 ] || fail "$name: the hardened mode was not on"
+  blocks=$(gclzone_stat stats.in_use_blocks "$TMP/$name.err")
+  [ "$blocks" -gt 0 ] || fail "$name: nothing in our arena"
+  ok "hardened: $name: identical output, $blocks blocks live at exit in our arena"
+done
