@@ -306,7 +306,7 @@ size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign) {
 size_t gcl_alloc_block_size(const void *p) {
   enum gcl_fatal why;
   gcl_span_t *s = gcl_span_live(p, &why);
-  if (s && s->kind == GCL_SPAN_ZEROS) return 1; /* hardened malloc(0): live, and no byte to use */
+  if (gcl_debug_hardened() && s && s->kind == GCL_SPAN_ZEROS) return 1; /* malloc(0): live, no byte to use */
   return s ? gcl_span_usable(s) : 0;
 }
 

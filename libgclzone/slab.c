@@ -56,8 +56,8 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
   s->free = s->local_free = NULL;
   s->used = 0;
   set_bump(s, s->start);
-  size_t bytes = (size_t)s->slots << GCL_SLOT_SHIFT, page = gcl_prim_page_size();
-  if (gcl_debug_hardened()) bytes -= page; /* the guard page */
+  size_t bytes = (size_t)s->slots << GCL_SLOT_SHIFT;
+  if (gcl_debug_hardened()) bytes -= gcl_prim_page_size(); /* the guard page */
   gcl_store_relaxed(&s->usable_end, s->start + bytes / bs * bs);
   s->remote = 0;
   s->remote_count = 0;
@@ -66,7 +66,7 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
   if (gcl_debug_hardened()) {
     /* From the page after the last block to the span's end. Should the
      * system refuse (the mapping count limit), the slab just has no guard. */
-    uintptr_t guard = gcl_align_up(s->usable_end, page);
+    uintptr_t guard = gcl_align_up(s->usable_end, gcl_prim_page_size());
     gcl_prim_decommit((void *)guard, s->start + ((size_t)s->slots << GCL_SLOT_SHIFT) - guard);
   }
 }

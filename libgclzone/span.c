@@ -416,14 +416,14 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
   if (!s) return NULL;
   uintptr_t a = (uintptr_t)p;
   if (s->kind == GCL_SPAN_LARGE) return a == s->start ? s : NULL;
-  if (s->kind == GCL_SPAN_ZEROS) {
-    uintptr_t rel = a - s->start;
-    if (rel % ZERO_STRIDE) return NULL;
-    if ((gcl_load_relaxed(&s->zero_live) >> (rel / ZERO_STRIDE)) & 1) return s;
-    *why = GCL_FATAL_DOUBLE_FREE;
-    return NULL;
-  }
   if (s->kind != GCL_SPAN_SLAB) {
+    if (gcl_debug_hardened() && s->kind == GCL_SPAN_ZEROS) {
+      uintptr_t rel = a - s->start;
+      if (rel % ZERO_STRIDE) return NULL;
+      if ((gcl_load_relaxed(&s->zero_live) >> (rel / ZERO_STRIDE)) & 1) return s;
+      *why = GCL_FATAL_DOUBLE_FREE;
+      return NULL;
+    }
     if (a == s->start && (s->flags & GCL_SPAN_WAS_LARGE)) *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }
@@ -441,7 +441,7 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
 /* The usable size of a live block of span s. */
 size_t gcl_span_usable(const gcl_span_t *s) {
   if (s->kind == GCL_SPAN_LARGE) return gcl_load_relaxed(&s->usable_end) - s->start;
-  if (s->kind == GCL_SPAN_ZEROS) return 0;
+  if (gcl_debug_hardened() && s->kind == GCL_SPAN_ZEROS) return 0;
   return s->block_size;
 }
 
