@@ -481,6 +481,15 @@ static void large_guard(gcl_span_t *s, uintptr_t old_end) {
   gcl_prim_decommit((void *)usable, old_end - usable); /* refused (the mapping limit): no guard */
 }
 
+/* A resize in place that kept the span: move the guard's start from
+ * old_usable to s's usable end, one system call, none if it stays. */
+static void large_guard_move(gcl_span_t *s, uintptr_t old_usable) {
+  uintptr_t usable = s->usable_end;
+  if (usable > old_usable && gcl_prim_commit((void *)old_usable, usable - old_usable))
+    gcl_log_fatal(GCL_FATAL_OS, (void *)old_usable, "mprotect");
+  if (usable < old_usable) gcl_prim_decommit((void *)usable, old_usable - usable);
+}
+
 gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
   if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
   size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
@@ -544,10 +553,14 @@ static bool resize(gcl_span_t *s, size_t slots) {
 bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
   size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
   gcl_prim_lock(&gcl_span_lock);
-  uintptr_t old_end = s->start + bytes_of(s->slots);
-  bool stays = (slots <= s->slots && slots * 2 > s->slots) || resize(s, slots);
+  uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;
+  bool kept = slots <= s->slots && slots * 2 > s->slots;
+  bool stays = kept || resize(s, slots);
   if (stays) set_usable(s, size);
-  if (stays && guard_pages()) large_guard(s, old_end);
+  if (stays && guard_pages()) {
+    if (kept) large_guard_move(s, old_usable);
+    else large_guard(s, old_end);
+  }
   gcl_prim_unlock(&gcl_span_lock);
   return stays;
 }
