@@ -27,8 +27,10 @@
  * for: at free and realloc, for malloc_usable_size, and for memcheck's
  * descriptions across realloc in place. It is kept in the block itself, in
  * its trailer, the last word of the block's capacity (a slab's block size, a
- * large block's pages): no side table to allocate or look up, and alloc.c
- * asks for a block with room for it (gcl_debug_room). A block of capacity
+ * large block's pages): no side table to allocate or look up, no header to
+ * move the program's pointer off the block start that every O(1) pointer
+ * check relies on, and alloc.c asks for a block with room for it
+ * (gcl_debug_room). A block of capacity
  * `cap` asked for `size` bytes is laid out
  *
  *   [0, size)        the program's bytes (malloc_usable_size is `size`)
@@ -48,8 +50,9 @@
  * written, which is what a contiguous overrun touches first, so that
  * growing a block in place by a few bytes at a time costs O(CANARY) and
  * not O(slack). Hardened free blocks are zero from byte 16 to the trailer
- * (zero on free: no block is handed out holding another's bytes, and a
- * freed block's bytes cannot be read back), and gcl_debug_free_intact
+ * (zero on free, not on malloc: no block is handed out holding another's
+ * bytes, a freed block's bytes cannot be read back, and a free block's state
+ * is known, so that its reuse can check it), and gcl_debug_free_intact
  * checks that when the block is reused: a write after free.
  */
 #include "internal.h"
