@@ -107,12 +107,12 @@ static bool free_debug(gcl_span_t *s, void *p) {
     gcl_span_zero_free(s, p);
     return true;
   }
-  size_t cap = gcl_span_usable(s);
-  if (gcl_debug_modes & GCL_DEBUG_EXACT) (void)gcl_debug_size(p, cap);
+  size_t cap = gcl_span_usable(s), size = cap;
+  if (gcl_debug_modes & GCL_DEBUG_EXACT) size = gcl_debug_size(p, cap);
   gcl_debug_free(p, cap);
   if (gcl_debug_hardened() && s->kind == GCL_SPAN_SLAB) {
     if ((uintptr_t)p != s->start) gcl_debug_check_before(p, cap);
-    gcl_debug_free_mark(p, cap); /* before the push publishes the block */
+    gcl_debug_free_mark(p, gcl_debug_written(size, cap), cap); /* before the push publishes the block */
   }
   return false;
 }

@@ -203,11 +203,19 @@ void gcl_debug_check_before(const void *p, size_t bs) {
   if (w != FREED_MARK && w > bs - TRAILER - 1) gcl_log_fatal(GCL_FATAL_UNDERFLOW, p, NULL);
 }
 
-/* Hardened: block b of a slab (size bs) becomes free, or is carved: zero
- * past its first 16 bytes (link and tag, which the caller writes), and the
- * freed mark in its trailer. */
-void gcl_debug_free_mark(void *b, size_t bs) {
-  memset((char *)b + sizeof(gcl_block_t), 0, bs - sizeof(gcl_block_t) - TRAILER);
+/* Hardened: block b of a slab (size bs) becomes free, or is carved: the
+ * freed mark in its trailer, and zero past its first 16 bytes (link and
+ * tag, which the caller writes). Only the first `written` bytes need it:
+ * the rest is zero already, as the block was when it was handed out
+ * (gcl_debug_written: what the program was given and the canary; 0 for a
+ * block carved from memory known to be zero). */
+size_t gcl_debug_written(size_t size, size_t bs) {
+  return canary_end(size, bs);
+}
+
+void gcl_debug_free_mark(void *b, size_t written, size_t bs) {
+  size_t end = written < bs - TRAILER ? written : bs - TRAILER;
+  if (end > sizeof(gcl_block_t)) memset((char *)b + sizeof(gcl_block_t), 0, end - sizeof(gcl_block_t));
   trailer_store(b, bs, FREED_MARK);
 }
 
@@ -253,7 +261,13 @@ void gcl_debug_resize(void *p, size_t old, size_t size, size_t cap) {
   if (gcl_debug_modes & GCL_DEBUG_EXACT) {
     if (gcl_debug_modes & GCL_DEBUG_VALGRIND) VALGRIND_RESIZEINPLACE_BLOCK(p, old, size, 0);
     if (gcl_debug_hardened()) {
-      if (size > old) memset((char *)p + old, 0, size - old); /* was canary: no stale bytes */
+      /* Grown: the bytes added were canary or zero, now zero. Shrunk: what
+       * lies past the new canary is zeroed, so that the block's bytes past
+       * gcl_debug_written stay zero (gcl_debug_free_mark relies on it). */
+      if (size > old) memset((char *)p + old, 0, size - old);
+      size_t was = old < cap - TRAILER ? canary_end(old, cap) : cap - TRAILER; /* a large block may have shrunk */
+      size_t now = canary_end(size, cap);
+      if (was > now) memset((char *)p + now, 0, was - now);
       canary_write(p, size, cap);
     }
     trailer_store(p, cap, size);

@@ -84,8 +84,10 @@ void gcl_slab_extend(gcl_span_t *s) {
   uintptr_t tag = gcl_span_free_tag(s);
   if (gcl_unlikely(gcl_debug_modes)) {
     if (gcl_debug_modes & GCL_DEBUG_VALGRIND) gcl_debug_open(first, n * bs);
-    if (gcl_debug_hardened())
-      for (size_t i = 0; i < n; i++) gcl_debug_free_mark((char *)first + i * bs, bs);
+    if (gcl_debug_hardened()) {
+      size_t written = s->flags & GCL_SPAN_ZERO ? 0 : bs; /* hardened spans are zero unless a decommit failed */
+      for (size_t i = 0; i < n; i++) gcl_debug_free_mark((char *)first + i * bs, written, bs);
+    }
   }
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);

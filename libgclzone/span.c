@@ -497,7 +497,8 @@ gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
   gcl_prim_lock(&gcl_span_lock);
   gcl_span_t *s = take(slots, align_slots, GCL_SPAN_LARGE);
   if (s) set_usable(s, size);
-  if (s && guard_pages()) large_guard(s, 0);
+  if (s && guard_pages()) /* take made it all accessible; refused (the mapping limit): no guard */
+    gcl_prim_decommit((void *)s->usable_end, s->start + bytes_of(s->slots) - s->usable_end);
   gcl_prim_unlock(&gcl_span_lock);
   return s;
 }
