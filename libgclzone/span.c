@@ -343,9 +343,9 @@ static void note_large(int64_t delta_bytes, int64_t delta_blocks) {
   gcl_spans.large_blocks += (size_t)delta_blocks;
 }
 
-/* Under the lock: a span of `slots` slots aligned to `align` slots. */
 static void fault(void *addr);
 
+/* Under the lock: a span of `slots` slots aligned to `align` slots. */
 static gcl_span_t *take(size_t slots, size_t align, uint8_t kind) {
   gcl_span_t *s = take_free(slots, align, kind);
   if (!s) s = take_top(slots, align, kind);
