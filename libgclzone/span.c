@@ -24,7 +24,8 @@
  * is the usable part of live spans. A span given back is returned to the OS
  * and made inaccessible at once (gcl_prim_decommit: no dirty spans, and a
  * freed large block faults when touched), a span taken is made accessible
- * again (so every span handed out reads as zero), a large block ends with
+ * again (so every span handed out reads as zero), spans come from the break
+ * before freed ones (a quarantine, see take), a large block ends with
  * inaccessible pages from its usable end to its span's end (at least one:
  * its slots are counted with a page more), slab.c does the same for a
  * slab's last page, and malloc(0) blocks live in inaccessible "zero spans".
@@ -347,8 +348,15 @@ static void fault(void *addr);
 
 /* Under the lock: a span of `slots` slots aligned to `align` slots. */
 static gcl_span_t *take(size_t slots, size_t align, uint8_t kind) {
-  gcl_span_t *s = take_free(slots, align, kind);
-  if (!s) s = take_top(slots, align, kind);
+  gcl_span_t *s = NULL;
+  /* Hardened: from the break first, so that freed spans (inaccessible)
+   * wait, as in a quarantine, until the arena is used up: a dangling
+   * pointer into a freed large block or slab faults even after later
+   * allocations, instead of reaching their blocks. It costs address space
+   * only (and slot map entries), never memory. */
+  if (gcl_debug_hardened()) s = take_top(slots, align, kind);
+  if (!s) s = take_free(slots, align, kind);
+  if (!s && !gcl_debug_hardened()) s = take_top(slots, align, kind);
   if (gcl_debug_hardened() && s) {
     /* Free spans are inaccessible in the hardened mode (gcl_span_give). */
     if (!fault_hooked) fault_hooked = gcl_prim_fault_hook(fault) == 0;

@@ -157,6 +157,18 @@ static void wall_s(void) { waf(SMALL, 0, SMALL); }
 static void w0m(void) { waf(MEDIUM, 0, 8); }
 static void wmid_m(void) { waf(MEDIUM, MEDIUM / 2, 1); }
 static void w0l(void) { waf(LARGE, 0, 1); }
+static void waf_reuse_l(void) { /* the block's size is asked for again first */
+  char *p = REPORT(fresh(LARGE));
+  free(p);
+  sink = malloc(LARGE);
+  p[100] = 'A';
+}
+static void raf_reuse_l(void) {
+  char *p = REPORT(fresh(LARGE));
+  free(p);
+  sink = malloc(LARGE);
+  vsink = p[100];
+}
 static void wmid_l(void) { waf(LARGE, LARGE / 2, 1); }
 static void waf_copy_s(void) {
   char *p = REPORT(fresh(SMALL));
@@ -325,6 +337,8 @@ static const probe_t c_probes[] = {
   {"write_after_free_body_medium", wmid_m, EXACT(WAF)},
   {"write_after_free_large", w0l, ANY(FREED)},
   {"write_after_free_body_large", wmid_l, ANY(FREED)},
+  {"write_after_free_large_reused_size", waf_reuse_l, ANY(FREED)},
+  {"read_after_free_large_reused_size", raf_reuse_l, ANY(FREED)},
   {"read_after_free_small", rs, "mitigated"},
   {"read_after_free_medium", rm, "mitigated"},
   {"read_after_free_large", rl, ANY(FREED)},
