@@ -119,6 +119,21 @@ $(BUILD)/tests/misuse/misuse: tests/misuse/misuse.c | $(BUILD)/tests
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O0 -g -fno-builtin -pthread -o $@ $<
 
+# The hardened mode's probes (tests/harden.sh): C and C++, -O0 and no
+# builtins like the misuse cases; sized.cc uses C++17's sized and aligned
+# operator delete.
+CXX ?= g++
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+HARDEN_PROBES := $(BUILD)/tests/harden/probes
+$(HARDEN_PROBES): tests/harden/probes.c tests/harden/valid.c tests/harden/sized.cc tests/harden/probes.h tests/death.h | $(BUILD)/tests
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O0 -g -fno-builtin -pthread -c tests/harden/probes.c -o $@-probes.o
+	$(CC) -std=gnu11 -O0 -g -fno-builtin -Wno-alloc-size-larger-than -c tests/harden/valid.c -o $@-valid.o
+	$(CXX) -std=gnu++17 -O0 -g -fno-builtin -c tests/harden/sized.cc -o $@-sized.o
+	$(CXX) -pthread -o $@ $@-probes.o $@-valid.o $@-sized.o
+
 # bound.c linked with the static archive: the program itself defines malloc.
 $(BUILD)/tests/bound_static: tests/preload/bound.c $(BUILD)/libgclzone.a | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) -o $@ $< -Wl,--export-dynamic $(BUILD)/libgclzone.a -ldl
@@ -205,7 +220,7 @@ check-unit: $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)/tests/darwin_
 	python3 tests/layers.py $(BUILD)/obj libgclzone $(BUILD)/darwin/model/zone_darwin.o
 
 check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)-tsan/tests/unit $(BUILD)-asan/tests/unit $(PRELOAD_PROGS) $(BUILD)/tests/bound_static $(BUILD)/tests/brk_base $(BUILD)/tests/fork_stdio_static $(BUILD)/tests/gmp_consumer \
-       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) \
+       $(BUILD)/examples/gmp_demo $(BUILD)/tests/misuse/misuse $(BUILD)-secure/libgclzone.so $(EXAMPLES) $(HARDEN_PROBES) \
        $(BUILD)/tests/image_world $(BUILD)/tests/image_world_linked check-darwin
 	$(BUILD)/tests/unit
 	$(BUILD)-debug/tests/unit --fast
@@ -216,6 +231,7 @@ check: all $(BUILD)/tests/unit $(BUILD)-debug/tests/unit $(BUILD)-tsan/tests/uni
 	BUILD=$(BUILD) python3 tests/timeline.py
 	BUILD=$(BUILD) sh tests/preload.sh
 	BUILD=$(BUILD) sh tests/misuse.sh
+	BUILD=$(BUILD) sh tests/harden.sh
 	BUILD=$(BUILD) sh tests/valgrind.sh
 	BUILD=$(BUILD) sh tests/gmp.sh
 	BUILD=$(BUILD) sh tests/programs.sh

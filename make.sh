@@ -8,8 +8,9 @@ cd "$(dirname "$0")"
 # cross-build (clang-16, ld64.lld-16, llvm-objdump-16), and the dylibs under
 # tests/darwin/machorun: arm64 under qemu-aarch64, with the loader built by
 # the aarch64 cross compiler; they lint the man pages (mandoc, groff-base)
-# and build against the installed CMake package.
-pkgs="make gcc libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev lld-16 llvm-16
+# and build against the installed CMake package; the hardened mode's probes
+# include C++ (g++).
+pkgs="make gcc g++ libc6-dev pkg-config check libgmp-dev python3 sqlite3 valgrind clang-16 libclang-rt-16-dev lld-16 llvm-16
   guile-3.0 redis-server redis-tools gcl maxima mandoc groff-base cmake qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 # The benchmark suite (make bench) also wants the peers it compares against
 # (Debian's, and the tools to build the newest from ../shared/peers) and ruby

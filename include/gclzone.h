@@ -147,9 +147,11 @@ size_t gclzone_trim(void);
  * back at the same addresses, mapped copy-on-write from the file: every block
  * live, freeable, with its contents, and the break where it was. 0; -1 with
  * errno EINVAL (no path, not initialized, root outside the heap and the
- * arena), EDEADLK (called with an allocator lock held: from a signal handler
- * inside malloc), EBUSY (a thread that was not stopped held a lock for a
- * second), or the error of writing the file (nothing is left at path). */
+ * arena), ENOTSUP (under valgrind or in the hardened mode, whose blocks are
+ * laid out otherwise), EDEADLK (called with an allocator lock held: from a
+ * signal handler inside malloc), EBUSY (a thread that was not stopped held a
+ * lock for a second), or the error of writing the file (nothing is left at
+ * path). A process started from an image runs without those two modes. */
 int gclzone_image_save(const char *path, const void *root);
 
 /* The root saved with the image this process started from; NULL if none. */

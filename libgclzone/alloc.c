@@ -16,6 +16,19 @@
  * nobody has, runs the debug hooks, and picks the path by size once: a size
  * class (theap.c), or a large block (span.c). Every free the fast path does not
  * take enters gcl_alloc_free_slow, which picks by the block's span.
+ *
+ * The debug modes (debug.c) run only here, behind the one test of
+ * gcl_debug_modes each slow path already has. In the exact modes (valgrind,
+ * hardened) a block is asked for with room for its trailer (and canary),
+ * knows the size it was asked for, and that size is what the program gets:
+ * malloc_usable_size answers it, realloc keeps a block in place only while
+ * the new size and its room fit the block's capacity, and memcheck is told
+ * exactly that many bytes. The hardened mode adds, on free: the canary (an
+ * overrun) and the word below the block (an underflow: the trailer of the
+ * block below, debug.c) are checked, and the block is zeroed before it goes
+ * back on a free list (slab.c checks it is still zero when it is reused);
+ * malloc(0) is a block of a zero span (span.c), which any access faults
+ * on; and a C++ sized delete must name the size that was asked for.
  */
 #include "internal.h"
 
@@ -55,16 +68,25 @@ GCL_NOINLINE void *gcl_alloc_refill(size_t size, gcl_span_t *s) {
 GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   gcl_theap_t *h = gcl_theap_self();
   if (gcl_unlikely(!gcl_process_ready())) gcl_process_ensure();
-  if (gcl_unlikely(gcl_debug_modes)) gcl_check_op();
-  unsigned c = class_for(size, align);
+  size_t room = size;
+  if (gcl_unlikely(gcl_debug_modes)) {
+    gcl_check_op();
+    if (gcl_debug_hardened() && size == 0 && align <= GCL_SPAN_ZERO_STRIDE) {
+      void *z = gcl_span_zero_alloc();
+      return z ? z : enomem();
+    }
+    room = gcl_debug_room(size);
+  }
+  unsigned c = class_for(room, align);
   void *p;
   size_t usable;
   bool zeroed = false;
   if (c) {
     p = gcl_theap_alloc(h, c);
     usable = gcl_slab_class_size(c);
+    zeroed = gcl_debug_hardened(); /* hardened free blocks are zero (slab.c checked) */
   } else {
-    gcl_span_t *s = gcl_span_large_alloc(size, align);
+    gcl_span_t *s = gcl_span_large_alloc(room, align);
     p = s ? (void *)s->start : NULL;
     usable = s ? gcl_span_usable(s) : 0;
     zeroed = s && (s->flags & GCL_SPAN_ZERO);
@@ -72,7 +94,7 @@ GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   if (!p) return enomem();
   /* Describe the block before writing to it: memcheck may still see the
    * memory as freed blocks of an earlier span. */
-  if (gcl_unlikely(gcl_debug_modes)) gcl_debug_alloc(p, usable, zero && zeroed);
+  if (gcl_unlikely(gcl_debug_modes)) gcl_debug_alloc(p, size, usable, zero && zeroed);
   if (zero && !zeroed) memset(p, 0, size);
   return p;
 }
@@ -89,6 +111,29 @@ static gcl_span_t *live(const void *p, enum gcl_fatal *why) {
   return s;
 }
 
+/* The size live block p of span s was asked for (exact modes; hardened: a
+ * damaged canary is fatal). */
+static size_t exact_size(const gcl_span_t *s, const void *p) {
+  return s->kind == GCL_SPAN_ZEROS ? 0 : gcl_debug_size(p, gcl_span_usable(s));
+}
+
+/* A debug mode's part of freeing live block p of span s; true when the
+ * block is freed already (a zero-size block). */
+static bool free_debug(gcl_span_t *s, void *p) {
+  if (gcl_debug_hardened() && s->kind == GCL_SPAN_ZEROS) {
+    gcl_span_zero_free(s, p);
+    return true;
+  }
+  size_t cap = gcl_span_usable(s), size = cap;
+  if (gcl_debug_modes & GCL_DEBUG_EXACT) size = gcl_debug_size(p, cap);
+  gcl_debug_free(p, cap);
+  if (gcl_debug_hardened() && s->kind == GCL_SPAN_SLAB) {
+    if ((uintptr_t)p != s->start) gcl_debug_check_before(p, cap);
+    gcl_debug_free_mark(p, gcl_debug_written(size, cap), cap); /* before the push publishes the block */
+  }
+  return false;
+}
+
 GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
   if (!p) return;
   int saved = errno;
@@ -100,11 +145,30 @@ GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
     enum gcl_fatal why;
     gcl_span_t *s = live(p, &why);
     if (!s) gcl_log_fatal(why, p, NULL);
-    if (gcl_unlikely(gcl_debug_modes)) gcl_debug_free(p, gcl_span_usable(s));
+    if (gcl_unlikely(gcl_debug_modes) && free_debug(s, p)) {
+      errno = saved;
+      return;
+    }
     if (s->kind == GCL_SPAN_LARGE) gcl_span_give(s);
     else gcl_theap_free(s, p);
   }
   errno = saved;
+}
+
+/* Hardened: a C++ sized delete of p names `size` (and `align` for the
+ * aligned forms, 0 otherwise). It must be the size asked for: libstdc++'s
+ * aligned new rounds the size up to the alignment before aligned_alloc, so
+ * that rounded size is right too. Pointers that are not live blocks are
+ * left to free, which reports them. */
+void gcl_alloc_check_size(const void *p, size_t size, size_t align) {
+  if (!p || !gcl_region_contains(p) || !gcl_process_ready()) return;
+  enum gcl_fatal why;
+  gcl_span_t *s = gcl_span_live(p, &why);
+  if (!s) return;
+  size_t asked = exact_size(s, p);
+  if (size != asked && !(align && (align & (align - 1)) == 0 && size <= SIZE_MAX - align &&
+                         gcl_align_up(size, align) == asked))
+    gcl_log_fatal(GCL_FATAL_SIZED_FREE, p, NULL);
 }
 
 void *gcl_alloc_malloc(size_t size) {
@@ -131,6 +195,34 @@ static gcl_span_t *live_or_fatal(const void *p, enum gcl_fatal misuse) {
   return s;
 }
 
+/* realloc of live block p of span s in an exact mode: the same contract,
+ * on the sizes asked for (exact_size), with room for the trailer. */
+static void *realloc_exact(void *p, gcl_span_t *s, size_t size, const gcl_foreign_t *foreign) {
+  size_t cap = gcl_span_usable(s), old = exact_size(s, p);
+  if (size == 0) {
+    gcl_alloc_free(p, foreign);
+    return NULL;
+  }
+  if (size > PTRDIFF_MAX) return enomem();
+  size_t room = gcl_debug_room(size);
+  if (s->kind == GCL_SPAN_SLAB) {
+    if (room <= cap && room > cap / 2) {
+      gcl_debug_resize(p, old, size, cap);
+      return p;
+    }
+  } else if (s->kind == GCL_SPAN_LARGE && room > GCL_MEDIUM_MAX) {
+    if (gcl_span_large_resize(s, room)) {
+      gcl_debug_resize(p, old, size, gcl_span_usable(s));
+      return p;
+    }
+  }
+  void *q = gcl_alloc_malloc(size);
+  if (!q) return NULL;
+  memcpy(q, p, size < old ? size : old);
+  gcl_alloc_free(p, foreign);
+  return q;
+}
+
 void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   if (!p) return gcl_alloc_malloc(size);
   if (!gcl_region_contains(p)) {
@@ -138,6 +230,7 @@ void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
     return foreign->realloc(p, size);
   }
   gcl_span_t *s = live_or_fatal(p, GCL_FATAL_INVALID_REALLOC);
+  if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_EXACT)) return realloc_exact(p, s, size, foreign);
   size_t old = gcl_span_usable(s);
   if (size == 0) {
     gcl_alloc_free(p, foreign);
@@ -146,7 +239,7 @@ void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   if (size > PTRDIFF_MAX) return enomem();
   if (s->kind == GCL_SPAN_LARGE && size > GCL_MEDIUM_MAX) {
     if (gcl_span_large_resize(s, size)) {
-      if (gcl_unlikely(gcl_debug_modes)) gcl_debug_resize(p, old, gcl_span_usable(s));
+      if (gcl_unlikely(gcl_debug_modes)) gcl_debug_resize(p, old, gcl_span_usable(s), gcl_span_usable(s));
       return p;
     }
   } else if (size <= old && size > old / 2) {
@@ -221,7 +314,9 @@ size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign) {
     if (!foreign) gcl_log_fatal(GCL_FATAL_INVALID_SIZE, p, NULL);
     return foreign->usable_size((void *)p);
   }
-  return gcl_span_usable(live_or_fatal(p, GCL_FATAL_INVALID_SIZE));
+  gcl_span_t *s = live_or_fatal(p, GCL_FATAL_INVALID_SIZE);
+  if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_EXACT)) return exact_size(s, p);
+  return gcl_span_usable(s);
 }
 
 /* The usable size of p if it is a live block of the arena, else 0 (for any
@@ -229,6 +324,7 @@ size_t gcl_alloc_usable_size(const void *p, const gcl_foreign_t *foreign) {
 size_t gcl_alloc_block_size(const void *p) {
   enum gcl_fatal why;
   gcl_span_t *s = live(p, &why);
+  if (gcl_debug_hardened() && s && s->kind == GCL_SPAN_ZEROS) return 1; /* malloc(0): live, no byte to use */
   return s ? gcl_span_usable(s) : 0;
 }
 

@@ -182,7 +182,7 @@ const char *gcl_check_spans(uintptr_t *where) {
     } else if (s->kind == GCL_SPAN_SLAB) {
       const char *why = gcl_slab_published(s) ? slab_fields(s) : NULL;
       if (why) return why;
-    } else if (s->kind != GCL_SPAN_LARGE) {
+    } else if (s->kind != GCL_SPAN_LARGE && s->kind != GCL_SPAN_ZEROS) {
       return "a span has an unknown kind";
     }
     prev = (const gcl_span_t *)w.at;

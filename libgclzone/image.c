@@ -628,6 +628,9 @@ static int write_image(saver_t *sv, uintptr_t root) {
 
 static int save(const char *path, uintptr_t root) {
   if (!path || !*path || !gcl_process_ready()) return EINVAL;
+  /* The exact modes' blocks carry trailers, and the hardened mode's free
+   * memory is inaccessible: an image holds neither (see gcl_debug_drop_exact). */
+  if (gcl_debug_modes & GCL_DEBUG_EXACT) return ENOTSUP;
   char tmp[PATH_CAP + 32];
   if (strlen(path) >= PATH_CAP) return ENAMETOOLONG;
   gcl_log_fmt(tmp, sizeof tmp, "%s.tmp-%zx", path, (size_t)gcl_prim_random());

@@ -130,7 +130,12 @@ typedef struct gcl_block {
   uintptr_t tag;
 } gcl_block_t;
 
-enum gcl_span_kind { GCL_SPAN_FREE = 0, GCL_SPAN_SLAB = 1, GCL_SPAN_LARGE = 2 };
+enum gcl_span_kind {
+  GCL_SPAN_FREE = 0,
+  GCL_SPAN_SLAB = 1,
+  GCL_SPAN_LARGE = 2,
+  GCL_SPAN_ZEROS = 3, /* hardened mode: inaccessible, holds malloc(0) blocks (span.c) */
+};
 
 enum gcl_span_flag {
   GCL_SPAN_ZERO = 1,      /* the span's memory reads as zero */
@@ -178,6 +183,7 @@ typedef struct gcl_span {
   struct gcl_span *next, *prev;         /* theap queue, full or orphan list, free bin */
   struct gcl_span *lru_next, *lru_prev; /* dirty free spans, oldest first */
   uint64_t freed_ms;      /* when a dirty span was released */
+  uint64_t zero_live;     /* a zero-size span (hardened mode): its live positions */
 } gcl_span_t;
 
 typedef struct gcl_spanq {
@@ -226,6 +232,13 @@ enum gcl_fatal {
   GCL_FATAL_CORRUPT,
   GCL_FATAL_ASSERT,
   GCL_FATAL_IMAGE, /* %p is the image's path (a string): see image.c */
+  GCL_FATAL_OVERFLOW,     /* the hardened mode's (debug.c, span.c) */
+  GCL_FATAL_UNDERFLOW,
+  GCL_FATAL_WRITE_AFTER_FREE,
+  GCL_FATAL_GUARD,
+  GCL_FATAL_FREED,
+  GCL_FATAL_ZERO_SIZE,
+  GCL_FATAL_SIZED_FREE,
 };
 
 /* ---- front ends (override_elf.c, zone_darwin.c, front_none.c) -------------------------
@@ -265,6 +278,7 @@ typedef struct gcl_options {
   long check;            /* GCLZONE_CHECK */
   const char *timeline;  /* GCLZONE_TIMELINE: a path in the environment block */
   const char *image;     /* GCLZONE_IMAGE: in the environment block, or NULL */
+  long harden;           /* GCLZONE_HARDEN */
 } gcl_options_t;
 typedef struct gcl_option {
   const char *name;   /* without the GCLZONE_ prefix */
@@ -289,13 +303,27 @@ int gcl_options_parse(char kind, const char *s, uint64_t *out);
 int gcl_options_tune(size_t i, uint64_t v);
 
 /* ---- debug.c ------------------------------------------------------------------------------
- * The debug modes (scribble, valgrind); check.c adds GCLZONE_CHECK. */
-enum gcl_debug_mode { GCL_DEBUG_SCRIBBLE = 1, GCL_DEBUG_CHECK = 2, GCL_DEBUG_VALGRIND = 4 };
+ * The debug modes (scribble, valgrind, hardened); check.c adds GCLZONE_CHECK.
+ * In the exact modes (valgrind, hardened) a block knows the size it was
+ * asked for: the last word of its capacity (its trailer) holds that size,
+ * encoded, and the hardened mode puts a canary between the two. */
+enum gcl_debug_mode { GCL_DEBUG_SCRIBBLE = 1, GCL_DEBUG_CHECK = 2, GCL_DEBUG_VALGRIND = 4, GCL_DEBUG_HARDEN = 8 };
+#define GCL_DEBUG_EXACT (GCL_DEBUG_VALGRIND | GCL_DEBUG_HARDEN)
 extern unsigned gcl_debug_modes; /* set at init; nonzero keeps every call off the fast paths */
+/* The hardened mode exists only in the SECURE=1 build: elsewhere this is 0
+ * and its code compiles away. */
+#define gcl_debug_hardened() (GCL_SECURE && gcl_unlikely(gcl_debug_modes & GCL_DEBUG_HARDEN))
 void gcl_debug_init(void);
-void gcl_debug_alloc(void *p, size_t usable, bool zeroed);
-void gcl_debug_free(void *p, size_t usable);
-void gcl_debug_resize(void *p, size_t old, size_t usable);
+void gcl_debug_drop_exact(void);
+void gcl_debug_alloc(void *p, size_t size, size_t cap, bool zeroed);
+void gcl_debug_free(void *p, size_t cap);
+void gcl_debug_resize(void *p, size_t old, size_t size, size_t cap);
+size_t gcl_debug_room(size_t size);
+size_t gcl_debug_size(const void *p, size_t cap);
+void gcl_debug_check_before(const void *p, size_t bs);
+size_t gcl_debug_written(size_t size, size_t bs);
+void gcl_debug_free_mark(void *b, size_t written, size_t bs);
+bool gcl_debug_free_intact(const void *b, size_t bs);
 void gcl_debug_fresh(void *p, size_t n);
 void gcl_debug_open(void *b, size_t n);
 void gcl_debug_close(void *b, size_t n);
@@ -379,6 +407,10 @@ bool gcl_span_large_resize(gcl_span_t *s, size_t size);
 size_t gcl_span_large_good_size(size_t size);
 size_t gcl_span_purge_all(void);
 unsigned gcl_span_bin_of(size_t slots);
+#define GCL_SPAN_ZERO_STRIDE (GCL_SLOT_SIZE / 64) /* a zero span's 64 positions (hardened) */
+void *gcl_span_zero_alloc(void);
+void gcl_span_zero_free(gcl_span_t *s, void *p);
+enum gcl_fatal gcl_span_fault(const void *addr, const void **name);
 typedef struct gcl_span_stats {
   size_t spans_bytes, spans_peak, committed, committed_peak, dirty, large_bytes, large_blocks;
 } gcl_span_stats_t;
@@ -437,6 +469,7 @@ _Noreturn void gcl_slab_bad_link(const void *holder);
 _Noreturn void gcl_slab_written_after_free(const void *block);
 void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_block_t *next);
 const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *where);
+void gcl_slab_check_free(const gcl_span_t *s, const gcl_block_t *b);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
  * power of two is split in four (160, 192, 224, 256, 320, ...): small
@@ -488,6 +521,7 @@ static inline gcl_block_t *gcl_slab_pop(gcl_span_t *s) {
   gcl_block_t *b = s->free;
   gcl_assert(b != NULL);
   GCL_FREE_OPEN(b);
+  if (gcl_debug_hardened()) gcl_slab_check_free(s, b); /* compiled out unless SECURE=1 */
   gcl_block_t *next = gcl_slab_link_get(b);
   if (gcl_unlikely(!gcl_slab_link_ok(s, next))) gcl_slab_bad_link(b);
   if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_CHECK)) gcl_slab_check_reuse(s, b, next);
@@ -600,6 +634,7 @@ bool gcl_image_started_from(const char *path);
 void *gcl_alloc_slow(size_t size, size_t align, bool zero);
 void *gcl_alloc_refill(size_t size, gcl_span_t *s);
 void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign);
+void gcl_alloc_check_size(const void *p, size_t size, size_t align);
 void *gcl_alloc_malloc(size_t size);
 void *gcl_alloc_calloc(size_t n, size_t size);
 void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign);
@@ -667,6 +702,13 @@ static inline void gcl_alloc_free(void *p, const gcl_foreign_t *foreign) {
     }
   }
   gcl_alloc_free_slow(p, foreign);
+}
+
+/* A C++ sized delete (ELF front end): free, and in the hardened mode a
+ * check that `size` is the size asked for (align: the aligned forms', else 0). */
+static inline void gcl_alloc_free_sized(void *p, size_t size, size_t align, const gcl_foreign_t *foreign) {
+  if (gcl_debug_hardened()) gcl_alloc_check_size(p, size, align);
+  gcl_alloc_free(p, foreign);
 }
 
 /* ---- introspect.c ----------------------------------------------------------------------------------------- */

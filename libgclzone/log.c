@@ -123,6 +123,13 @@ static const char *const fatal_text[] = {
   [GCL_FATAL_CORRUPT] = "heap corruption at %p: %s",
   [GCL_FATAL_ASSERT] = "internal error at %p: %s",
   [GCL_FATAL_IMAGE] = "cannot start from the image %s: %s",
+  [GCL_FATAL_OVERFLOW] = "heap overflow past the block at %p",
+  [GCL_FATAL_UNDERFLOW] = "heap underflow before the block at %p",
+  [GCL_FATAL_WRITE_AFTER_FREE] = "write after free of the block at %p",
+  [GCL_FATAL_GUARD] = "access to the guard page at %p: a heap overflow or underflow",
+  [GCL_FATAL_FREED] = "access to freed memory at %p",
+  [GCL_FATAL_ZERO_SIZE] = "access through the zero-size block at %p",
+  [GCL_FATAL_SIZED_FREE] = "sized delete of %p with a size it was not allocated with",
 };
 
 _Noreturn void gcl_log_fatal(enum gcl_fatal what, const void *p, const char *detail) {

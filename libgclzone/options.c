@@ -25,6 +25,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("CHECK", 'n', check, 0, "N: run the heap validators every N allocator calls (1: every call)"),
   OPT("TIMELINE", 'p', timeline, 0, "a file to record the memory timeline into (gclzone-timeline draws it)"),
   OPT("IMAGE", 'p', image, 0, "start from this heap image (gclzone_image_save); its sizes and base replace the others"),
+  OPT("HARDEN", 'n', harden, 0, "1: the hardened mode (SECURE=1 builds): canaries, guard pages, zero on free"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 

@@ -142,6 +142,44 @@ GCL_EXPORT void *valloc(size_t size) { return gcl_alloc_valloc(size); }
 GCL_EXPORT void *pvalloc(size_t size) { return gcl_alloc_pvalloc(size); }
 GCL_EXPORT size_t malloc_usable_size(void *p) { return gcl_alloc_usable_size(p, &libc); }
 
+/* C++ sized delete (operator delete(void *, size_t), the array form, and
+ * both with std::align_val_t): libstdc++'s own versions only call the
+ * unsized operator delete, and so free, losing the size. Defined here, they
+ * reach us with it: a free everywhere, and in the hardened mode a check
+ * that the size is the one asked for (a delete through a base class
+ * without a virtual destructor names the wrong one). The mangled names are
+ * the Itanium C++ ABI's, the same for every compiler on ELF.
+ *
+ * A pointer outside the region came from whoever served operator new
+ * without us: it goes on to the next definition of the same operator
+ * (libstdc++'s, or an allocator library's, found once with dlsym on this
+ * cold path), as if we had not defined it. Under valgrind, for instance,
+ * memcheck serves operator new itself, and freeing its blocks with free
+ * would be a mismatch. Only if there is none does free take it. */
+typedef void sized_delete_fn(void *p, size_t size);
+typedef void aligned_delete_fn(void *p, size_t size, size_t align);
+static void foreign_delete(void **next, const char *name, void *p, size_t size, size_t align) {
+  if (!*next) *next = dlsym(RTLD_NEXT, name);
+  if (!*next) libc_free(p);
+  else if (align) ((aligned_delete_fn *)*next)(p, size, align); /* std::align_val_t is a size_t */
+  else ((sized_delete_fn *)*next)(p, size);
+}
+#define SIZED_DELETE(name, align)                                              \
+  if (gcl_likely(gcl_region_contains(p)) || !p) {                              \
+    gcl_alloc_free_sized(p, size, align, &libc);                               \
+  } else {                                                                     \
+    static void *next;                                                         \
+    foreign_delete(&next, name, p, size, align);                               \
+  }
+void _ZdlPvm(void *p, size_t size);
+void _ZdaPvm(void *p, size_t size);
+void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align);
+void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align);
+GCL_EXPORT void _ZdlPvm(void *p, size_t size) { SIZED_DELETE("_ZdlPvm", 0) }
+GCL_EXPORT void _ZdaPvm(void *p, size_t size) { SIZED_DELETE("_ZdaPvm", 0) }
+GCL_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) { SIZED_DELETE("_ZdlPvmSt11align_val_t", align) }
+GCL_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) { SIZED_DELETE("_ZdaPvmSt11align_val_t", align) }
+
 /* glibc's malloc_trim would trim glibc's empty heap; trim ours instead. */
 GCL_EXPORT int malloc_trim(size_t pad) {
   (void)pad;

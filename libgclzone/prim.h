@@ -128,6 +128,15 @@ size_t gcl_prim_as_limit(void);
 int gcl_prim_prlimit(int pid, int resource, const void *new_limit, void *old_limit);
 _Noreturn void gcl_prim_abort(void);
 
+/* ---- Faults ----------------------------------------------------------------
+ * fault_hook: from now on, a memory fault (SIGSEGV, SIGBUS) raised by the
+ *           kernel first calls fn(the faulting address), in the signal
+ *           handler; if fn returns, the fault goes where it went before
+ *           (the handler that was installed, or the default action). A
+ *           handler the program installs later replaces this one. Once per
+ *           process; 0, or ENOSYS where it is not implemented (Darwin). */
+int gcl_prim_fault_hook(void (*fn)(void *addr));
+
 /* ---- Threads ---------------------------------------------------------------
  * thread_key: create the thread slot; `destructor` runs at thread exit with
  *           the slot's value (never for the main thread's exit). Called once,

@@ -502,6 +502,50 @@ _Noreturn void gcl_prim_abort(void) {
   abort();
 }
 
+#if GCL_OS_LINUX
+static void (*fault_fn)(void *);
+static struct sigaction fault_old[2]; /* SIGSEGV's and SIGBUS's before ours */
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+  struct sigaction *old = &fault_old[sig == SIGBUS];
+  if (si->si_code > 0) fault_fn(si->si_addr); /* raised by the kernel: a real fault */
+  if (old->sa_flags & SA_SIGINFO) {
+    old->sa_sigaction(sig, si, uc);
+  } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    old->sa_handler(sig);
+  } else if (si->si_code > 0 || old->sa_handler == SIG_DFL) {
+    /* Back to the default action: returning re-runs the faulting
+     * instruction (or delivers the raised signal), which now ends the
+     * process as it would have without us (a real fault cannot be ignored:
+     * it would repeat forever). */
+    struct sigaction dfl;
+    __builtin_memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    if (si->si_code <= 0) raise(sig);
+  }
+}
+
+int gcl_prim_fault_hook(void (*fn)(void *addr)) {
+  int saved = errno;
+  struct sigaction sa;
+  __builtin_memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  fault_fn = fn;
+  int err = sigaction(SIGSEGV, &sa, &fault_old[0]) || sigaction(SIGBUS, &sa, &fault_old[1]) ? errno : 0;
+  errno = saved;
+  return err;
+}
+#else
+/* Darwin (never run): not implemented; a fault stays a plain SIGSEGV/SIGBUS. */
+int gcl_prim_fault_hook(void (*fn)(void *addr)) {
+  (void)fn;
+  return ENOSYS;
+}
+#endif
+
 pthread_key_t gcl_prim_key;
 #if !GCL_OS_DARWIN
 __thread struct gcl_theap *gcl_prim_tls __attribute__((tls_model("initial-exec"))) = &gcl_theap_empty;

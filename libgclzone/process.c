@@ -76,6 +76,7 @@ void gcl_process_fork_child(void) {
 static int restore(const gclzone_config_t *cfg, const char *path) {
   bool asked = cfg && cfg->image;
   if (asked && (cfg->heap_size || cfg->arena_size || cfg->base)) return EINVAL;
+  gcl_debug_drop_exact();
   const char *why = NULL;
   int err = gcl_image_restore(path, &why);
   if (err && !asked) gcl_log_fatal(GCL_FATAL_IMAGE, path, why);

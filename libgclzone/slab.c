@@ -20,6 +20,15 @@
  *    owner gathers them.
  * (gcl_slab_check_lists states the lists' part of this for the validators,
  * check.c, and for slabs that come from a heap image, theap.c.)
+ *
+ * Hardened mode (GCLZONE_HARDEN, debug.c): a slab's last page is a guard
+ * page (usable_end stops a page short of the span's end, and the rest is
+ * made inaccessible: span.c turns a fault there into a fatal line), so an
+ * overrun off the slab's last block, or a long one from any block, and an
+ * underflow off the first block of the span above, stop at once; free
+ * blocks are zero past their link and tag and carry the freed mark in
+ * their trailer (debug.c), from the moment they are carved, and a block is
+ * checked to be so when it is handed out again (gcl_slab_check_free).
  */
 #include "internal.h"
 
@@ -51,11 +60,19 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
   s->free = NULL;
   s->used = 0;
   set_bump(s, s->start);
-  gcl_store_relaxed(&s->usable_end, s->start + ((size_t)s->slots << GCL_SLOT_SHIFT) / bs * bs);
+  size_t bytes = (size_t)s->slots << GCL_SLOT_SHIFT;
+  if (gcl_debug_hardened()) bytes -= gcl_prim_page_size(); /* the guard page */
+  gcl_store_relaxed(&s->usable_end, s->start + bytes / bs * bs);
   s->remote = 0;
   s->remote_count = 0;
   if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND))
     gcl_debug_fresh((void *)s->start, (size_t)s->slots << GCL_SLOT_SHIFT);
+  if (gcl_debug_hardened()) {
+    /* From the page after the last block to the span's end. Should the
+     * system refuse (the mapping count limit), the slab just has no guard. */
+    uintptr_t guard = gcl_align_up(s->usable_end, gcl_prim_page_size());
+    gcl_prim_decommit((void *)guard, s->start + ((size_t)s->slots << GCL_SLOT_SHIFT) - guard);
+  }
 }
 
 /* Hand out never-used blocks: about a page's worth at a time, so a slab's
@@ -68,6 +85,13 @@ void gcl_slab_extend(gcl_span_t *s) {
   gcl_assert(!s->free && left > 0);
   if (n > left) n = left;
   gcl_block_t *first = (gcl_block_t *)s->bump, *b = first;
+  if (gcl_unlikely(gcl_debug_modes)) {
+    if (gcl_debug_modes & GCL_DEBUG_VALGRIND) gcl_debug_open(first, n * bs);
+    if (gcl_debug_hardened()) {
+      size_t written = s->flags & GCL_SPAN_ZERO ? 0 : bs; /* hardened spans are zero unless a decommit failed */
+      for (size_t i = 0; i < n; i++) gcl_debug_free_mark((char *)first + i * bs, written, bs);
+    }
+  }
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
     gcl_slab_link_set(b, next);
@@ -78,6 +102,7 @@ void gcl_slab_extend(gcl_span_t *s) {
   b->tag = gcl_span_free_tag(s, b);
   s->free = first;
   set_bump(s, s->bump + n * bs);
+  if (gcl_unlikely(gcl_debug_modes & GCL_DEBUG_VALGRIND)) gcl_debug_close(first, n * bs);
 }
 
 /* The last block of a slab's free list b (its links checked), and how many
@@ -164,8 +189,10 @@ bool gcl_slab_listed(const gcl_span_t *s, const gcl_block_t *b) {
   return false;
 }
 
-/* A free-list link that leaves its slab (GCL_SECURE), named by its holder. */
+/* A free-list link that leaves its slab (GCL_SECURE), named by its holder.
+ * In the hardened mode that is a write after free of the holder. */
 GCL_COLD void gcl_slab_bad_link(const void *holder) {
+  if (gcl_debug_hardened()) gcl_log_fatal(GCL_FATAL_WRITE_AFTER_FREE, holder, NULL);
   gcl_log_fatal(GCL_FATAL_CORRUPT, holder, "corrupted free-list link");
 }
 
@@ -224,4 +251,18 @@ const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *wh
   *where = s->start;
   if (r > s->used || __atomic_load_n(&s->remote_count, __ATOMIC_RELAXED) < r) return "a slab's block count does not add up";
   return NULL;
+}
+
+/* Hardened: free block b of s is about to be handed out again. It must be
+ * exactly as it was freed: its tag, a link to a block of its slab (or
+ * none), zero bytes and the freed mark (debug.c). Anything else is a write
+ * after free of b. */
+void gcl_slab_check_free(const gcl_span_t *s, const gcl_block_t *b) {
+  const gcl_block_t *next = gcl_slab_link_get(b);
+  bool ok = b->tag == gcl_span_free_tag(s, b) && gcl_debug_free_intact(b, s->block_size);
+  if (ok && next) {
+    uintptr_t rel = (uintptr_t)next - s->start;
+    ok = rel < s->bump - s->start && rel % s->block_size == 0 && next->tag == gcl_span_free_tag(s, next);
+  }
+  if (!ok) gcl_log_fatal(GCL_FATAL_WRITE_AFTER_FREE, b, NULL);
 }

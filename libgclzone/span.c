@@ -19,14 +19,30 @@
  * is never unmapped, so a stale pointer to one is harmless to read. A large
  * block's usable_end is written here alone, under the lock. (The validator
  * is check.c's gcl_check_spans.)
+ *
+ * Hardened mode (GCLZONE_HARDEN, debug.c): the only accessible arena memory
+ * is the usable part of live spans. A span given back is returned to the OS
+ * and made inaccessible at once (gcl_prim_decommit: no dirty spans, and a
+ * freed large block faults when touched), a span taken is made accessible
+ * again (so every span handed out reads as zero), spans come from the break
+ * before freed ones (a quarantine, see take), a large block ends with
+ * inaccessible pages from its usable end to its span's end (at least one:
+ * its slots are counted with a page more), slab.c does the same for a
+ * slab's last page, and malloc(0) blocks live in inaccessible "zero spans".
+ * A fault in any of that is turned into a fatal line by gcl_span_fault,
+ * through a SIGSEGV handler installed when the first span is taken.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 
+#define ZERO_STRIDE GCL_SPAN_ZERO_STRIDE
+
 gcl_spans_t gcl_spans;
 gcl_lock_t gcl_span_lock = GCL_LOCK_INIT;
+static gcl_span_t *zero_spans; /* hardened: zero spans with a free position, under the lock */
+static bool fault_hooked;      /* hardened: the fault handler is installed */
 
 #define DIRTY GCL_SPAN_DIRTY_SET
 #define CLEAN GCL_SPAN_CLEAN_SET
@@ -50,6 +66,7 @@ void gcl_span_reset(uintptr_t link_key) {
   gcl_spans.map = (gcl_span_t **)gcl_region.map.base;
   gcl_spans.link_key = link_key;
   gcl_store_release(&gcl_spans.top, 0);
+  zero_spans = NULL;
 }
 
 /* ---- descriptors and the map ---------------------------------------------- */
@@ -340,10 +357,29 @@ static void note_large(int64_t delta_bytes, int64_t delta_blocks) {
   gcl_spans.large_blocks += (size_t)delta_blocks;
 }
 
+static void fault(void *addr);
+
 /* Under the lock: a span of `slots` slots aligned to `align` slots. */
 static gcl_span_t *take(size_t slots, size_t align, uint8_t kind) {
-  gcl_span_t *s = take_free(slots, align, kind);
-  if (!s) s = take_top(slots, align, kind);
+  gcl_span_t *s = NULL;
+  /* Hardened: from the break first, so that freed spans (inaccessible)
+   * wait, as in a quarantine, until the arena is used up: a dangling
+   * pointer into a freed large block or slab faults even after later
+   * allocations, instead of reaching their blocks. It costs address space
+   * only (and slot map entries), never memory. */
+  if (gcl_debug_hardened()) s = take_top(slots, align, kind);
+  if (!s) s = take_free(slots, align, kind);
+  if (!s && !gcl_debug_hardened()) s = take_top(slots, align, kind);
+  if (gcl_debug_hardened() && s) {
+    /* Free spans are inaccessible in the hardened mode (gcl_span_give). */
+    if (!fault_hooked) fault_hooked = gcl_prim_fault_hook(fault) == 0;
+    if (gcl_prim_commit((void *)s->start, bytes_of(slots))) {
+      s->kind = GCL_SPAN_FREE;
+      s->flags = GCL_SPAN_ZERO;
+      free_insert(s);
+      s = NULL;
+    }
+  }
   if (s) {
     s->flags &= GCL_SPAN_ZERO;
     s->next = s->prev = NULL;
@@ -374,6 +410,7 @@ void gcl_span_give(gcl_span_t *s) {
   uint8_t was_large = s->kind == GCL_SPAN_LARGE ? GCL_SPAN_WAS_LARGE : 0;
   s->kind = GCL_SPAN_FREE;
   s->flags = GCL_SPAN_DIRTY | was_large;
+  if (gcl_debug_hardened() && gcl_prim_decommit((void *)s->start, bytes) == 0) s->flags = GCL_SPAN_ZERO | was_large;
   note_used(-(int64_t)bytes);
   free_insert(s);
   maybe_purge();
@@ -401,6 +438,13 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
   uintptr_t a = (uintptr_t)p;
   if (s->kind == GCL_SPAN_LARGE) return a == s->start ? s : NULL;
   if (s->kind != GCL_SPAN_SLAB) {
+    if (gcl_debug_hardened() && s->kind == GCL_SPAN_ZEROS) {
+      uintptr_t rel = a - s->start;
+      if (rel % ZERO_STRIDE) return NULL;
+      if ((gcl_load_relaxed(&s->zero_live) >> (rel / ZERO_STRIDE)) & 1) return s;
+      *why = GCL_FATAL_DOUBLE_FREE;
+      return NULL;
+    }
     if (a == s->start && (s->flags & GCL_SPAN_WAS_LARGE)) *why = GCL_FATAL_DOUBLE_FREE;
     return NULL;
   }
@@ -418,6 +462,7 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why) {
 /* The usable size of a live block of span s. */
 size_t gcl_span_usable(const gcl_span_t *s) {
   if (s->kind == GCL_SPAN_LARGE) return gcl_load_relaxed(&s->usable_end) - s->start;
+  if (gcl_debug_hardened() && s->kind == GCL_SPAN_ZEROS) return 0;
   return s->block_size;
 }
 
@@ -443,12 +488,38 @@ static size_t slots_for(size_t size) {
 
 /* A large block of at least `size` bytes aligned to `align` (a power of
  * two), or NULL when the arena has no room. */
+/* Hardened: the pages of large block s from its usable end to its span's
+ * end are its guard; those below are accessible. `old_end`: where the span
+ * ended before a resize (its pages beyond the new end are free now). */
+static size_t guard_pages(void) {
+  return gcl_debug_hardened() ? gcl_prim_page_size() : 0;
+}
+
+static void large_guard(gcl_span_t *s, uintptr_t old_end) {
+  uintptr_t usable = s->usable_end, end = s->start + bytes_of(s->slots);
+  if (old_end < end) old_end = end;
+  if (gcl_prim_commit((void *)s->start, usable - s->start)) gcl_log_fatal(GCL_FATAL_OS, (void *)s->start, "mprotect");
+  gcl_prim_decommit((void *)usable, old_end - usable); /* refused (the mapping limit): no guard */
+}
+
+/* A resize in place that kept the span: move the guard's start from
+ * old_usable to s's usable end, one system call, none if it stays. */
+static void large_guard_move(gcl_span_t *s, uintptr_t old_usable) {
+  uintptr_t usable = s->usable_end;
+  if (usable > old_usable && gcl_prim_commit((void *)old_usable, usable - old_usable))
+    gcl_log_fatal(GCL_FATAL_OS, (void *)old_usable, "mprotect");
+  if (usable < old_usable) gcl_prim_decommit((void *)usable, old_usable - usable);
+}
+
 gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
   if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
-  size_t slots = slots_for(size), align_slots = align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1;
+  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
+  size_t align_slots = align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1;
   gcl_prim_lock(&gcl_span_lock);
   gcl_span_t *s = take(slots, align_slots, GCL_SPAN_LARGE);
   if (s) set_usable(s, size);
+  if (s && guard_pages()) /* take made it all accessible; refused (the mapping limit): no guard */
+    gcl_prim_decommit((void *)s->usable_end, s->start + bytes_of(s->slots) - s->usable_end);
   gcl_prim_unlock(&gcl_span_lock);
   return s;
 }
@@ -462,7 +533,7 @@ static bool resize(gcl_span_t *s, size_t slots) {
     if (!tail) return false;
     tail->start = addr_of(first + slots);
     tail->slots = (uint32_t)(s->slots - slots);
-    tail->flags = GCL_SPAN_DIRTY;
+    tail->flags = guard_pages() ? GCL_SPAN_ZERO : GCL_SPAN_DIRTY; /* hardened: large_guard decommits it */
     map_set(first + slots, tail->slots, tail);
     s->slots = (uint32_t)slots;
     note_large(-(int64_t)bytes_of(tail->slots), 0);
@@ -502,12 +573,91 @@ static bool resize(gcl_span_t *s, size_t slots) {
  * it would not shrink below half of them; otherwise the span is resized in
  * place when its neighbour allows. false: the caller moves the block. */
 bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
-  size_t slots = slots_for(size);
+  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
   gcl_prim_lock(&gcl_span_lock);
-  bool stays = (slots <= s->slots && slots * 2 > s->slots) || resize(s, slots);
+  uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;
+  bool kept = slots <= s->slots && slots * 2 > s->slots;
+  bool stays = kept || resize(s, slots);
   if (stays) set_usable(s, size);
+  if (stays && guard_pages()) {
+    if (kept) large_guard_move(s, old_usable);
+    else large_guard(s, old_end);
+  }
   gcl_prim_unlock(&gcl_span_lock);
   return stays;
+}
+
+/* ---- zero-size blocks (hardened mode) ------------------------------------------
+ * malloc(0) returns a position in a zero span: one slot, inaccessible, with
+ * 64 positions ZERO_STRIDE apart whose live bits are out of line (zero_live),
+ * so that any read or write through the block faults (gcl_span_fault), and
+ * free, double free and interior pointers are told apart as for any block.
+ * Zero spans are kept once made: they cost address space and a descriptor,
+ * no memory. */
+
+void *gcl_span_zero_alloc(void) {
+  gcl_prim_lock(&gcl_span_lock);
+  gcl_span_t *s = zero_spans;
+  if (!s && (s = take(1, 1, GCL_SPAN_ZEROS)) != NULL) {
+    if (gcl_prim_decommit((void *)s->start, GCL_SLOT_SIZE)) gcl_log_fatal(GCL_FATAL_OS, (void *)s->start, "mmap");
+    s->zero_live = 0;
+    s->next = NULL;
+    zero_spans = s;
+  }
+  void *p = NULL;
+  if (s) {
+    unsigned i = (unsigned)__builtin_ctzll(~s->zero_live);
+    gcl_store_relaxed(&s->zero_live, s->zero_live | (uint64_t)1 << i);
+    p = (void *)(s->start + i * ZERO_STRIDE);
+    if (s->zero_live == UINT64_MAX) zero_spans = s->next; /* full */
+  }
+  gcl_prim_unlock(&gcl_span_lock);
+  return p;
+}
+
+/* Free live zero-size block p of zero span s (gcl_span_live said so). */
+void gcl_span_zero_free(gcl_span_t *s, void *p) {
+  gcl_prim_lock(&gcl_span_lock);
+  if (s->zero_live == UINT64_MAX) {
+    s->next = zero_spans;
+    zero_spans = s;
+  }
+  size_t i = ((uintptr_t)p - s->start) / ZERO_STRIDE;
+  gcl_store_relaxed(&s->zero_live, s->zero_live & ~((uint64_t)1 << i));
+  gcl_prim_unlock(&gcl_span_lock);
+}
+
+/* ---- faults (hardened mode) -----------------------------------------------------------
+ * What a fault at addr means, or GCL_FATAL_NONE when it is not ours: the
+ * host heap is the runtime's business (GCL catches its own faults there)
+ * and a fault in the metadata would be our own bug, not the program's.
+ * Everything else in the region that is inaccessible was made so on
+ * purpose: the guards between the parts, the arena above its break, the
+ * pages past a live span's usable end, free spans and zero spans. Runs in
+ * a signal handler: it reads, without locks, only what never moves. */
+enum gcl_fatal gcl_span_fault(const void *addr, const void **name) {
+  const gcl_region_t *r = &gcl_region;
+  uintptr_t a = (uintptr_t)addr;
+  *name = addr;
+  if (!gcl_region_contains(addr) || a - r->host.base < r->host.limit - r->host.base || a >= r->map.base)
+    return GCL_FATAL_NONE;
+  gcl_span_t *s = gcl_span_of(addr);
+  if (!s) return GCL_FATAL_GUARD;
+  switch (gcl_load_relaxed(&s->kind)) {
+  case GCL_SPAN_ZEROS:
+    *name = (const void *)(s->start + (a - s->start) / ZERO_STRIDE * ZERO_STRIDE);
+    return GCL_FATAL_ZERO_SIZE;
+  case GCL_SPAN_FREE:
+    return GCL_FATAL_FREED;
+  default:
+    return a >= gcl_align_up(gcl_load_relaxed(&s->usable_end), gcl_prim_page_size()) ? GCL_FATAL_GUARD : GCL_FATAL_NONE;
+  }
+}
+
+static void fault(void *addr) {
+  const void *name;
+  enum gcl_fatal what = gcl_span_fault(addr, &name);
+  if (what != GCL_FATAL_NONE) gcl_log_fatal(what, name, NULL);
 }
 
 /* ---- counters ------------------------------------------------------------------------ */

@@ -18,6 +18,7 @@
  * arena to see that every block is visited. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <gmp.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -78,6 +79,13 @@ typedef struct world {
   uint64_t sum;             /* of everything above */
   int generation;
 } world_t;
+
+static void save_world(const char *path, world_t *w) {
+  if (image_save(path, w) != 0) {
+    fprintf(stderr, "world: FAIL: gclzone_image_save: %s\n", strerror(errno));
+    exit(1);
+  }
+}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   const unsigned char *c = p;
@@ -297,7 +305,7 @@ int main(int argc, char **argv) {
     fill(w->host, w->host_len, 99);
     w->brk = sbrk(0);
     w->sum = sum_of(w);
-    CHECK(image_save(argv[2], w) == 0, "gclzone_image_save");
+    save_world(argv[2], w);
     printf("world: built %zu strings, %zu numbers, %zu blocks, %zu host heap bytes; saved\n", w->nstrings, w->nbigs,
            w->nblocks, w->host_len);
     return 0;
@@ -317,7 +325,7 @@ int main(int argc, char **argv) {
     add_blocks(w, 1);
     w->sum = sum_of(w);
     check_blocks(w);
-    CHECK(image_save(argv[3], w) == 0, "gclzone_image_save");
+    save_world(argv[3], w);
     printf("world: checked; freed half from two threads, added more, saved again: %zu strings, %zu numbers, %zu blocks\n",
            w->nstrings, w->nbigs, w->nblocks);
     return 0;
