@@ -424,6 +424,10 @@ static int load(loader_t *l) {
       break;
     }
 
+  /* The validators first: the rebuild below files every published slab
+   * under its size class, which must be sound (and again after it). */
+  uintptr_t where;
+  if (gcl_check_region(&where)) return R_METADATA;
   if (!gcl_theap_reset()) return R_METADATA;
   gcl_walk_t w;
   gcl_walk_open_self(&w);
@@ -433,7 +437,6 @@ static int load(loader_t *l) {
   if (w.bad) return R_METADATA;
   for (gcl_span_t *s; building && (s = unpublished()) != NULL; building--) gcl_span_give(s);
 
-  uintptr_t where;
   const char *bad = gcl_check_region(&where);
   /* The orphans' own fields and list heads; their lists lie in the data,
    * which a restore does not read: theap.c walks each orphan's the first

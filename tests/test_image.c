@@ -466,6 +466,10 @@ static void f_geometry(unsigned char *img, size_t *len) {
   descriptor_of_live_block(img)->block_size += 16;
   imgf_fix_checksum(img, *len);
 }
+static void f_class(unsigned char *img, size_t *len) { /* a size class past the last (the fuzzer's find) */
+  descriptor_of_live_block(img)->sclass = GCL_NCLASSES + 23;
+  imgf_fix_checksum(img, *len);
+}
 
 static const bad_t bads[] = {
   {"missing", NULL, ENOENT, "no such file"},
@@ -487,6 +491,7 @@ static const bad_t bads[] = {
   {"map", f_map, EINVAL, "its metadata fails the arena validators"},
   {"head", f_head, EINVAL, "its metadata fails the arena validators"},
   {"geometry", f_geometry, EINVAL, "its metadata fails the arena validators"},
+  {"class", f_class, EINVAL, "its metadata fails the arena validators"},
   {"taken", NULL, EEXIST, "its address range is in use"},
 };
 #define NBADS (sizeof bads / sizeof bads[0])
