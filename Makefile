@@ -10,7 +10,8 @@
 #   make darwin     the macOS dylibs, cross-built (mk/darwin.mk)
 #   make demo       minilisp: a garbage-collected Lisp on the host heap, bignums in the arena
 #   make bench      the benchmark suite (check runs only its self-test: make -C bench test);
-#                   make bench-image: heap images only
+#                   make bench-image: heap images only; make bench-modes: what the
+#                   timeline, SECURE=1 and the hardened mode cost
 #   make install    PREFIX=/usr/local (also LIBDIR, INCLUDEDIR, BINDIR, MANDIR, DESTDIR)
 #   make uninstall  the same variables: removes exactly what install put there
 #   make clean
@@ -298,10 +299,15 @@ $(BUILD)-nochecks/libgclzone.so: $(wildcard libgclzone/*.c libgclzone/*.h includ
 bench: all $(BUILD)-secure/libgclzone.so $(BUILD)-nochecks/libgclzone.so $(BUILD)/examples/minilisp
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD))
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) modes
 
 # Only the heap images' costs (bench/image.sh).
 bench-image: all $(BUILD)/examples/minilisp
 	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) image
+
+# Only what the modes cost against the default build (bench/modes.sh).
+bench-modes: all $(BUILD)-secure/libgclzone.so
+	$(MAKE) -C bench BUILD=$(abspath $(BUILD)) modes
 
 # ---- install --------------------------------------------------------------------
 # Every file install puts in place, so that uninstall removes exactly those:
@@ -352,5 +358,5 @@ clean:
 
 include mk/darwin.mk
 
-.PHONY: all check check-unit check-sanitizers check-long demo bench bench-image install uninstall clean fuzz fuzz-check
+.PHONY: all check check-unit check-sanitizers check-long demo bench bench-image bench-modes install uninstall clean fuzz fuzz-check
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(BUILD)/examples/*.d)

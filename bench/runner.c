@@ -5,7 +5,8 @@
  *          [-w NAME,NAME...] [-v VAR=VALUE]... NAME=LIB...
  *
  * NAME=LIB is an allocator: LIB is preloaded with LD_PRELOAD (an empty LIB
- * is the system malloc: LD_PRELOAD is removed). Repetition r runs each
+ * is the system malloc: LD_PRELOAD is removed); NAME=LIB,VAR=VALUE,... also
+ * sets those variables (a mode of the library, as GCLZONE_HARDEN=1). Repetition r runs each
  * workload under every allocator in turn, starting one allocator further
  * each repetition (A B C, B C A, C A B, ...), so that no allocator always
  * runs first or right after the same neighbour, and slow drifts of the
@@ -63,6 +64,8 @@ typedef struct workload {
 
 typedef struct alloc {
   char *name, *lib;
+  char *env[MAXVAR];
+  int nenv;
 } alloc_t;
 
 static workload_t wl[MAXW];
@@ -202,11 +205,12 @@ static void load_suite(const char *path, const char *only) {
 }
 
 /* The child's environment: ours, without LD_PRELOAD and BENCH_SCALE, plus
- * the allocator's LD_PRELOAD, BENCH_SCALE and the workload's variables. */
+ * the allocator's LD_PRELOAD, BENCH_SCALE, the workload's variables and the
+ * allocator's (which win over the workload's and ours). */
 static char **child_env(const workload_t *w, const alloc_t *a, const char *scale) {
   size_t n = 0;
   while (environ[n]) n++;
-  char **env = calloc(n + (size_t)w->nenv + 3, sizeof *env);
+  char **env = calloc(n + (size_t)w->nenv + (size_t)a->nenv + 3, sizeof *env);
   if (!env) die("out of memory");
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
@@ -216,9 +220,21 @@ static char **child_env(const workload_t *w, const alloc_t *a, const char *scale
       size_t m = strchr(w->env[j], '=') - w->env[j] + 1;
       if (strncmp(environ[i], w->env[j], m) == 0) overridden = 1;
     }
+    for (int j = 0; j < a->nenv; j++) {
+      size_t m = strchr(a->env[j], '=') - a->env[j] + 1;
+      if (strncmp(environ[i], a->env[j], m) == 0) overridden = 1;
+    }
     if (!overridden) env[k++] = environ[i];
   }
-  for (int j = 0; j < w->nenv; j++) env[k++] = w->env[j];
+  for (int j = 0; j < w->nenv; j++) {
+    int overridden = 0; /* the allocator's own variables win over the workload's */
+    for (int l = 0; l < a->nenv; l++) {
+      size_t m = strchr(a->env[l], '=') - a->env[l] + 1;
+      if (strncmp(w->env[j], a->env[l], m) == 0) overridden = 1;
+    }
+    if (!overridden) env[k++] = w->env[j];
+  }
+  for (int j = 0; j < a->nenv; j++) env[k++] = a->env[j];
   static char preload[4200], sc[64];
   if (a->lib[0]) {
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", a->lib);
@@ -331,7 +347,7 @@ static void run(FILE *raw, const char *logdir, const workload_t *w, const alloc_
 }
 
 static void usage(void) {
-  die("usage: runner -s SUITE -o RAW.tsv -L LOGDIR [-r REPS] [-S SCALE] [-T TIMEOUT] [-w NAMES] [-v VAR=VALUE]... NAME=LIB...");
+  die("usage: runner -s SUITE -o RAW.tsv -L LOGDIR [-r REPS] [-S SCALE] [-T TIMEOUT] [-w NAMES] [-v VAR=VALUE]... NAME=LIB[,VAR=VALUE]...");
 }
 
 int main(int argc, char **argv) {
@@ -368,6 +384,11 @@ int main(int argc, char **argv) {
     *eq = 0;
     al[nal].name = argv[i];
     al[nal].lib = eq + 1;
+    for (char *comma = strchr(eq + 1, ','); comma; comma = strchr(comma + 1, ',')) {
+      *comma = 0;
+      if (!strchr(comma + 1, '=') || al[nal].nenv == MAXVAR) usage();
+      al[nal].env[al[nal].nenv++] = comma + 1;
+    }
     if (al[nal].lib[0] && access(al[nal].lib, R_OK) != 0) die("%s: cannot read %s", al[nal].name, al[nal].lib);
     nal++;
   }

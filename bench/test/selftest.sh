@@ -68,6 +68,14 @@ ok "a fixed-duration workload: 500 ops in 2 s is 4 s for 1000 ops"
 [ "$(field "$TMP/raw.tsv" env b 2 extra)" = "foo=bar;pre=/dev/null;scale=0.05;arg=0.05" ] ||
   fail "runner: environment of a preloaded run: $(field "$TMP/raw.tsv" env b 2 extra)"
 ok "variables, BENCH_SCALE, @SCALE@; LD_PRELOAD removed for the system malloc, set for the others"
+# An allocator with variables of its own (a mode): they reach its runs only,
+# over the runner's environment.
+FOO=outer "$OUT/bin/runner" -s "$TMP/suite.txt" -o "$TMP/raw2.tsv" -L "$TMP/log2" -r 1 -S 0.05 -w env \
+  a= "m=/dev/null,FOO=mode,BAR=1" 2>"$TMP/runner.err" || fail "runner: $(cat "$TMP/runner.err")"
+[ "$(field "$TMP/raw2.tsv" env a 1 extra)" = "foo=bar;pre=none;scale=0.05;arg=0.05" ] &&
+  [ "$(field "$TMP/raw2.tsv" env m 1 extra)" = "foo=mode;pre=/dev/null;scale=0.05;arg=0.05" ] ||
+  fail "runner: an allocator's variables: $(cat "$TMP/raw2.tsv")"
+ok "an allocator's own variables (NAME=LIB,VAR=VALUE) reach its runs alone, over the workload's and the runner's"
 order=$(awk -F '\t' 'NR > 1 && $1 == "sleep" { printf "%s%s ", $4, $5 }' "$TMP/raw.tsv")
 [ "$order" = "a1 b1 b2 a2 " ] || fail "runner: order of runs '$order', want 'a1 b1 b2 a2 '"
 ok "runs interleaved, the first allocator rotating with each repetition ($order)"
