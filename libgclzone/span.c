@@ -573,6 +573,10 @@ static bool resize(gcl_span_t *s, size_t slots) {
  * it would not shrink below half of them; otherwise the span is resized in
  * place when its neighbour allows. false: the caller moves the block. */
 bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
+  /* The same pages as now: nothing changes, and no lock is needed (only
+   * the block's holder, the caller, writes its usable end). The common
+   * case of a buffer grown a few bytes at a time. */
+  if (gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start) return true;
   size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
   gcl_prim_lock(&gcl_span_lock);
   uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;

@@ -109,7 +109,7 @@ $(eval $(call darwin_model,_317,317))
 # (statically, so qemu-aarch64 needs no sysroot) for arm64.
 # MACHORUN_SCALE_ARM64 sets the work per check under emulation (x86_64: 1).
 MACHORUN_SRC := $(wildcard tests/darwin/machorun/*.c) tests/darwin/libmalloc_model.c
-MACHORUN_DEPS := $(MACHORUN_SRC) $(wildcard tests/darwin/machorun/*.h) tests/darwin/libmalloc_model.h include/gclzone.h
+MACHORUN_DEPS := $(MACHORUN_SRC) $(wildcard tests/darwin/machorun/*.h) tests/darwin/libmalloc_model.h tests/darwin/zone_drive.h include/gclzone.h
 MACHORUN_CFLAGS = -std=gnu11 -O2 -g $(WARN) -pthread -Iinclude -Itests/darwin -Itests/darwin/include
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 # Debian's qemu-user (qemu-aarch64), or qemu-user-static's binary.

@@ -36,6 +36,21 @@ static bool ours(const void *p) {
   return gclzone_owns(p);
 }
 
+/* The enumerator may read the zone's page, the region's and the spans'
+ * descriptors, the slot map, the span descriptors and the arena. */
+static bool zd_metadata(uintptr_t a, size_t n) {
+  uintptr_t zone = (uintptr_t)gz, e = a + n;
+  const gcl_region_t *r = &gcl_region;
+  return (a >= zone && e <= zone + ZONE_PAGE) || (a >= (uintptr_t)&gcl_region && e <= (uintptr_t)(&gcl_region + 1)) ||
+         (a >= (uintptr_t)&gcl_spans && e <= (uintptr_t)(&gcl_spans + 1)) || (a >= r->map.base && e <= r->map.committed) ||
+         (a >= r->spans.base && e <= r->spans.committed) || (a >= r->arena.base && e <= r->arena.committed);
+}
+
+#define ZD_MAXR 20000
+#define ZD_CHECK ck_assert
+#define ZD_CHECKF ck_assert_msg
+#include "zone_drive.h"
+
 static int zone_index(malloc_zone_t *z) {
   for (int i = 0; i < malloc_num_zones; i++)
     if (malloc_zones[i] == z) return i;
@@ -177,19 +192,6 @@ START_TEST(size_is_zero_for_anything_not_a_live_block) {
   ck_assert_uint_ge(gz->size(gz, large), 3 << 20);
 }
 END_TEST
-
-static void free_stack_pointer(void *arg) {
-  (void)arg;
-  char local[16];
-  lm_free(local + 8);
-}
-
-static void double_free(void *arg) {
-  (void)arg;
-  void *p = lm_malloc(48);
-  lm_free(p);
-  lm_free(p);
-}
 
 static void zone_free_interior(void *arg) {
   char *p = arg;
@@ -344,98 +346,8 @@ END_TEST
 
 /* ---- introspection ---------------------------------------------------------------------- */
 
-#define MAXR 20000
-typedef struct ranges {
-  size_t n[3];
-  vm_range_t r[3][MAXR];
-} ranges_t;
-
-static int type_index(unsigned type) {
-  return type == MALLOC_PTR_IN_USE_RANGE_TYPE ? 0 : type == MALLOC_PTR_REGION_RANGE_TYPE ? 1 : 2;
-}
-
-static void recorder(task_t task, void *ctx, unsigned type, vm_range_t *r, unsigned n) {
-  (void)task;
-  ranges_t *rs = ctx;
-  int t = type_index(type);
-  for (unsigned i = 0; i < n; i++) {
-    ck_assert_uint_lt(rs->n[t], MAXR);
-    rs->r[t][rs->n[t]++] = r[i];
-  }
-}
-
-/* A reader that hands out a fresh copy each time and poisons the previous
- * one, as a reader of another task would (its buffers live until the next
- * call), and that keeps the ranges it was asked for. */
-static struct {
-  void *last;
-  size_t last_size, reads, outside;
-} cr;
-
-static bool metadata(uintptr_t a, size_t n) {
-  uintptr_t zone = (uintptr_t)gz, e = a + n;
-  const gcl_region_t *r = &gcl_region;
-  return (a >= zone && e <= zone + ZONE_PAGE) || (a >= (uintptr_t)&gcl_region && e <= (uintptr_t)(&gcl_region + 1)) ||
-         (a >= (uintptr_t)&gcl_spans && e <= (uintptr_t)(&gcl_spans + 1)) || (a >= r->map.base && e <= r->map.committed) ||
-         (a >= r->spans.base && e <= r->spans.committed) || (a >= r->arena.base && e <= r->arena.committed);
-}
-
-static kern_return_t copying_reader(task_t task, vm_address_t a, vm_size_t n, void **out) {
-  ck_assert_uint_eq(task, 0);
-  if (cr.last) {
-    memset(cr.last, 0xa5, cr.last_size);
-    free(cr.last);
-  }
-  cr.last = malloc(n);
-  memcpy(cr.last, (void *)a, n);
-  cr.last_size = n;
-  cr.reads++;
-  if (!metadata(a, n)) cr.outside++;
-  *out = cr.last;
-  return KERN_SUCCESS;
-}
-
-typedef struct walked {
-  size_t n;
-  vm_range_t r[MAXR];
-} walked_t;
-
-static void walk_visitor(void *block, size_t size, void *ctx) {
-  walked_t *w = ctx;
-  ck_assert_uint_lt(w->n, MAXR);
-  w->r[w->n++] = (vm_range_t){(vm_address_t)block, size};
-}
-
-static int range_cmp(const void *a, const void *b) {
-  const vm_range_t *x = a, *y = b;
-  return x->address < y->address ? -1 : x->address > y->address;
-}
-
-static void assert_same_ranges(vm_range_t *a, size_t na, vm_range_t *b, size_t nb) {
-  qsort(a, na, sizeof *a, range_cmp);
-  qsort(b, nb, sizeof *b, range_cmp);
-  ck_assert_uint_eq(na, nb);
-  for (size_t i = 0; i < na; i++) {
-    ck_assert_uint_eq(a[i].address, b[i].address);
-    ck_assert_uint_eq(a[i].size, b[i].size);
-  }
-}
-
-static void *blocks[3000];
-
-static void make_blocks(unsigned seed) {
-  for (unsigned i = 0; i < 3000; i++) {
-    size_t size = i % 400 == 7 ? 200000 + i * seed : (i * 37 + seed) % 5000;
-    blocks[i] = lm_malloc(size);
-  }
-  for (unsigned i = seed % 3; i < 3000; i += 3) {
-    lm_free(blocks[i]);
-    blocks[i] = NULL;
-  }
-}
-
 START_TEST(enumerator_through_a_copying_reader) {
-  make_blocks(1);
+  make_blocks(1, ZD_BLOCKS);
   static ranges_t seen;
   static walked_t walked;
   memset(&cr, 0, sizeof cr);
@@ -447,23 +359,11 @@ START_TEST(enumerator_through_a_copying_reader) {
   ck_assert_uint_eq(cr.outside, 0); /* only the zone page, the metadata and the arena */
   gclzone_walk(walk_visitor, &walked);
   ck_assert_uint_gt(walked.n, 2000);
-  /* Every block of this test is reported, with its usable size. */
-  for (unsigned i = 0; i < 3000; i++) {
-    if (!blocks[i]) continue;
-    bool found = false;
-    for (size_t k = 0; k < seen.n[0] && !found; k++)
-      found = seen.r[0][k].address == (vm_address_t)blocks[i] && seen.r[0][k].size == lm_malloc_size(blocks[i]);
-    ck_assert_msg(found, "block %u (%p) not enumerated", i, blocks[i]);
-  }
-  assert_same_ranges(seen.r[0], seen.n[0], walked.r, walked.n);
-  /* Each block lies in a reported region; the admin regions are the metadata. */
-  for (size_t k = 0; k < seen.n[0]; k++) {
-    bool in = false;
-    for (size_t j = 0; j < seen.n[1] && !in; j++)
-      in = seen.r[0][k].address >= seen.r[1][j].address &&
-           seen.r[0][k].address + seen.r[0][k].size <= seen.r[1][j].address + seen.r[1][j].size;
-    ck_assert(in);
-  }
+  /* Every block of this test is reported, with its usable size, inside a
+   * reported region, and so is every block gclzone_walk visits. */
+  enumerated_blocks(&seen, ZD_BLOCKS);
+  same_ranges(seen.r[0], seen.n[0], walked.r, walked.n);
+  /* The admin regions are the metadata. */
   ck_assert_uint_eq(seen.n[2], 3);
   ck_assert_uint_eq(seen.r[2][0].address, gcl_region.map.base);
   /* Through the virtual default zone (it passes slot 0's address), and with
@@ -471,7 +371,7 @@ START_TEST(enumerator_through_a_copying_reader) {
   static ranges_t again;
   kr = malloc_default_zone()->introspect->enumerator(0, &again, MALLOC_PTR_IN_USE_RANGE_TYPE, 0, NULL, recorder);
   ck_assert_int_eq(kr, KERN_SUCCESS);
-  assert_same_ranges(again.r[0], again.n[0], seen.r[0], seen.n[0]);
+  same_ranges(again.r[0], again.n[0], seen.r[0], seen.n[0]);
   ck_assert_uint_eq(again.n[1] + again.n[2], 0); /* only the types asked for */
   /* Not our zone: refused, nothing recorded. */
   static ranges_t none;
@@ -505,7 +405,7 @@ static kern_return_t remote_reader(task_t task, vm_address_t a, vm_size_t n, voi
 }
 
 START_TEST(enumerator_reads_another_process) {
-  make_blocks(2);
+  make_blocks(2, ZD_BLOCKS);
   int up[2], down[2];
   ck_assert_int_eq(pipe(up), 0);
   ck_assert_int_eq(pipe(down), 0);
@@ -513,7 +413,7 @@ START_TEST(enumerator_reads_another_process) {
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
     /* The child's heap: other blocks than the parent's. */
-    for (unsigned i = 0; i < 3000; i++)
+    for (unsigned i = 0; i < ZD_BLOCKS; i++)
       if (blocks[i] && i % 2) lm_free(blocks[i]);
     for (unsigned i = 0; i < 500; i++) lm_malloc(i * 11 % 3000 + (i % 100 == 0 ? 150000 : 0));
     static walked_t w;
@@ -533,7 +433,7 @@ START_TEST(enumerator_reads_another_process) {
     got += (size_t)r;
   }
   /* Our heap moves on differently. */
-  for (unsigned i = 0; i < 3000; i++)
+  for (unsigned i = 0; i < ZD_BLOCKS; i++)
     if (blocks[i] && i % 2 == 0) lm_free(blocks[i]);
   for (unsigned i = 0; i < 200; i++) lm_malloc(70000);
   static ranges_t seen;
@@ -547,7 +447,7 @@ START_TEST(enumerator_reads_another_process) {
   ck_assert_int_eq(kr, KERN_SUCCESS);
   ck_assert_uint_gt(child.n, 1000);
   ck_assert_uint_eq(remote.blocks_in_use, child.n);
-  assert_same_ranges(seen.r[0], seen.n[0], child.r, child.n);
+  same_ranges(seen.r[0], seen.n[0], child.r, child.n);
   gclzone_stats_t mine;
   gclzone_stats(&mine);
   ck_assert_uint_ne(mine.in_use_blocks, child.n);
@@ -662,7 +562,7 @@ static void corrupt_and_check(void *arg) {
 }
 
 START_TEST(check_runs_the_validator) {
-  make_blocks(3);
+  make_blocks(3, ZD_BLOCKS);
   ck_assert(malloc_zone_check(NULL));
   ck_assert(gz->introspect->check(gz));
   char err[2048];
@@ -729,38 +629,6 @@ START_TEST(force_lock_holds_every_lock) {
 }
 END_TEST
 
-static volatile int stop_workers;
-
-static void *worker(void *arg) {
-  unsigned seed = (unsigned)(uintptr_t)arg;
-  void *mine[64] = {0};
-  while (!stop_workers) {
-    unsigned i = (seed = seed * 1103515245u + 12345u) >> 16 & 63;
-    if (mine[i]) {
-      lm_free(mine[i]);
-      mine[i] = NULL;
-    } else {
-      size_t size = seed % 97 == 0 ? 300000 : seed % 3000;
-      mine[i] = lm_malloc(size);
-      memset(mine[i], (int)i, size < 64 ? size : 64);
-    }
-  }
-  for (int i = 0; i < 64; i++) lm_free(mine[i]);
-  return NULL;
-}
-
-/* What a child does after fork: use every path of the allocator. */
-static int child_works(void) {
-  alarm(10); /* a lock left held would hang here */
-  void *p[200];
-  for (int i = 0; i < 200; i++) {
-    p[i] = lm_malloc(i % 10 == 0 ? 400000 : (size_t)i * 13);
-    if (!p[i] || !ours(p[i])) return 1;
-  }
-  for (int i = 0; i < 200; i++) lm_free(p[i]);
-  return malloc_zone_check(NULL) ? 0 : 2;
-}
-
 START_TEST(fork_with_threads_allocating) {
   pthread_t t[4];
   stop_workers = 0;
@@ -769,7 +637,7 @@ START_TEST(fork_with_threads_allocating) {
   for (int k = 0; k < 25; k++) {
     pid_t pid = lm_fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) _exit(child_works());
+    if (pid == 0) _exit(child_works(10));
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", k, status);
@@ -790,7 +658,7 @@ static pid_t handler_child = -1;
 static void fork_from_handler(int sig) {
   (void)sig;
   pid_t pid = lm_fork();
-  if (pid == 0) _exit(child_works());
+  if (pid == 0) _exit(child_works(10));
   handler_child = pid;
 }
 
@@ -839,7 +707,7 @@ START_TEST(renaming_makes_the_zone_page_read_only) {
   p = lm_realloc(p, 100000);
   lm_free(p);
   pid_t pid = lm_fork();
-  if (pid == 0) _exit(child_works());
+  if (pid == 0) _exit(child_works(10));
   int status;
   waitpid(pid, &status, 0);
   ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -142,6 +142,19 @@ static bool ours(const void *p) {
   return api.owns(p);
 }
 
+/* The enumerator may read the image's data and the region it reserved. */
+static bool zd_metadata(uintptr_t a, size_t n) {
+  uintptr_t e = a + n, rb = mr_shim_log.reserve_base;
+  const mr_segment_t *s = mr_image_segment_at(R->img, a);
+  if (s && !strcmp(s->name, "__DATA") && mr_image_segment_at(R->img, e - 1) == s) return true;
+  return a >= rb && e <= rb + mr_shim_log.reserve_size;
+}
+
+#define ZD_MAXR 8000
+#define ZD_CHECK CHECK
+#define ZD_CHECKF CHECKF
+#include "../zone_drive.h"
+
 static bool in_segment(const void *p, const char *seg) {
   const mr_segment_t *s = mr_image_segment_at(R->img, (uintptr_t)p);
   return s && !strcmp(s->name, seg);
@@ -556,19 +569,6 @@ static void size_is_zero_for_anything_not_a_live_block(void) {
   CHECK(gz->size(gz, small) >= 40 && gz->size(gz, large) >= (3u << 20));
 }
 
-static void free_stack_pointer(void *arg) {
-  (void)arg;
-  char local[16];
-  lm_free(local + 8);
-}
-
-static void double_free(void *arg) {
-  (void)arg;
-  void *p = lm_malloc(48);
-  lm_free(p);
-  lm_free(p);
-}
-
 static void zone_free_interior(void *arg) {
   malloc_zone_free(gz, (char *)arg + 16);
 }
@@ -663,97 +663,10 @@ static void batch_calls(void) {
 
 /* ---- introspection --------------------------------------------------------------------- */
 
-#define MAXR 8000
-typedef struct ranges {
-  size_t n[3];
-  vm_range_t r[3][MAXR];
-} ranges_t;
-
-static int type_index(unsigned type) {
-  return type == MALLOC_PTR_IN_USE_RANGE_TYPE ? 0 : type == MALLOC_PTR_REGION_RANGE_TYPE ? 1 : 2;
-}
-
-static void recorder(task_t task, void *ctx, unsigned type, vm_range_t *r, unsigned n) {
-  (void)task;
-  ranges_t *rs = ctx;
-  int t = type_index(type);
-  for (unsigned i = 0; i < n; i++) {
-    CHECK(rs->n[t] < MAXR);
-    rs->r[t][rs->n[t]++] = r[i];
-  }
-}
-
-/* A reader that hands out a fresh copy each time and poisons the last,
- * as a reader of another task would, and that notes reads outside the
- * image's data and the region it reserved. */
-static struct {
-  void *last;
-  size_t last_size, reads, outside;
-} cr;
-
-static bool readable_metadata(uintptr_t a, size_t n) {
-  uintptr_t e = a + n, rb = mr_shim_log.reserve_base;
-  const mr_segment_t *s = mr_image_segment_at(R->img, a);
-  if (s && !strcmp(s->name, "__DATA") && mr_image_segment_at(R->img, e - 1) == s) return true;
-  return a >= rb && e <= rb + mr_shim_log.reserve_size;
-}
-
-static kern_return_t copying_reader(task_t task, vm_address_t a, vm_size_t n, void **out) {
-  CHECK(task == 0);
-  if (cr.last) {
-    memset(cr.last, 0xa5, cr.last_size);
-    free(cr.last);
-  }
-  cr.last = malloc(n);
-  memcpy(cr.last, (void *)a, n);
-  cr.last_size = n;
-  cr.reads++;
-  if (!readable_metadata(a, n)) cr.outside++;
-  *out = cr.last;
-  return KERN_SUCCESS;
-}
-
-typedef struct walked {
-  size_t n;
-  vm_range_t r[MAXR];
-} walked_t;
-
-static void walk_visitor(void *block, size_t size, void *ctx) {
-  walked_t *w = ctx;
-  CHECK(w->n < MAXR);
-  w->r[w->n++] = (vm_range_t){(vm_address_t)block, size};
-}
-
-static int range_cmp(const void *a, const void *b) {
-  const vm_range_t *x = a, *y = b;
-  return x->address < y->address ? -1 : x->address > y->address;
-}
-
-static void same_ranges(vm_range_t *a, size_t na, vm_range_t *b, size_t nb) {
-  qsort(a, na, sizeof *a, range_cmp);
-  qsort(b, nb, sizeof *b, range_cmp);
-  CHECKF(na == nb, "%zu ranges, %zu expected", na, nb);
-  for (size_t i = 0; i < na; i++) CHECK(a[i].address == b[i].address && a[i].size == b[i].size);
-}
-
-static void *blocks[3000];
-
-static unsigned make_blocks(unsigned seed) {
-  unsigned n = scaled(3000, 600);
-  for (unsigned i = 0; i < n; i++) {
-    size_t size = i % 400 == 7 ? 200000 + i * seed : (i * 37 + seed) % 5000;
-    blocks[i] = lm_malloc(size);
-  }
-  for (unsigned i = seed % 3; i < n; i += 3) {
-    lm_free(blocks[i]);
-    blocks[i] = NULL;
-  }
-  return n;
-}
-
 static void enumerator_through_a_copying_reader(void) {
   need_exports();
-  unsigned n = make_blocks(1);
+  unsigned n = scaled(ZD_BLOCKS, 600);
+  make_blocks(1, n);
   static ranges_t seen, again;
   static walked_t walked;
   kern_return_t kr = gz->introspect->enumerator(
@@ -764,21 +677,8 @@ static void enumerator_through_a_copying_reader(void) {
   CHECKF(cr.outside == 0, "%zu reads outside the image's data and its region", cr.outside);
   api.walk(walk_visitor, &walked);
   CHECK(walked.n > n / 2);
-  for (unsigned i = 0; i < n; i++) {
-    if (!blocks[i]) continue;
-    bool found = false;
-    for (size_t k = 0; k < seen.n[0] && !found; k++)
-      found = seen.r[0][k].address == (vm_address_t)blocks[i] && seen.r[0][k].size == lm_malloc_size(blocks[i]);
-    CHECKF(found, "block %u (%p) not enumerated", i, blocks[i]);
-  }
+  enumerated_blocks(&seen, n);
   same_ranges(seen.r[0], seen.n[0], walked.r, walked.n);
-  for (size_t k = 0; k < seen.n[0]; k++) {
-    bool in = false;
-    for (size_t j = 0; j < seen.n[1] && !in; j++)
-      in = seen.r[0][k].address >= seen.r[1][j].address &&
-           seen.r[0][k].address + seen.r[0][k].size <= seen.r[1][j].address + seen.r[1][j].size;
-    CHECK(in);
-  }
   CHECK(seen.n[2] == 3);
   kr = malloc_default_zone()->introspect->enumerator(0, &again, MALLOC_PTR_IN_USE_RANGE_TYPE, 0, NULL, recorder);
   CHECK(kr == KERN_SUCCESS);
@@ -934,37 +834,6 @@ static void pressure_relief_with_madv_zero(void) {
 
 /* ---- fork, sbrk, threads ------------------------------------------------------------ */
 
-static volatile int stop_workers;
-
-static void *worker(void *arg) {
-  unsigned seed = (unsigned)(uintptr_t)arg;
-  void *mine[64] = {0};
-  while (!stop_workers) {
-    unsigned i = (seed = seed * 1103515245u + 12345u) >> 16 & 63;
-    if (mine[i]) {
-      lm_free(mine[i]);
-      mine[i] = NULL;
-    } else {
-      size_t size = seed % 97 == 0 ? 300000 : seed % 3000;
-      mine[i] = lm_malloc(size);
-      memset(mine[i], (int)i, size < 64 ? size : 64);
-    }
-  }
-  for (int i = 0; i < 64; i++) lm_free(mine[i]);
-  return NULL;
-}
-
-static int child_works(void) {
-  alarm(20);
-  void *p[200];
-  for (int i = 0; i < 200; i++) {
-    p[i] = lm_malloc(i % 10 == 0 ? 400000 : (size_t)i * 13);
-    if (!p[i] || !ours(p[i])) return 1;
-  }
-  for (int i = 0; i < 200; i++) lm_free(p[i]);
-  return malloc_zone_check(NULL) ? 0 : 2;
-}
-
 static void *zone_locked_elsewhere(void *arg) {
   *(int *)arg = (int)gz->introspect->zone_locked(gz);
   return NULL;
@@ -989,7 +858,7 @@ static void fork_with_threads_allocating(void) {
   for (unsigned k = 0; k < forks; k++) {
     pid_t pid = lm_fork();
     CHECK(pid >= 0);
-    if (pid == 0) _exit(child_works());
+    if (pid == 0) _exit(child_works(20));
     int status;
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %u: status %#x", k, status);
