@@ -279,6 +279,7 @@ typedef struct gcl_options {
   const char *timeline;  /* GCLZONE_TIMELINE: a path in the environment block */
   const char *image;     /* GCLZONE_IMAGE: in the environment block, or NULL */
   long harden;           /* GCLZONE_HARDEN */
+  long dirty_share;      /* GCLZONE_DIRTY_SHARE */
 } gcl_options_t;
 typedef struct gcl_option {
   const char *name;   /* without the GCLZONE_ prefix */
@@ -296,6 +297,7 @@ extern uint32_t gcl_options_set; /* bit i: gcl_options_table[i] came from the en
 #define GCL_OPTION_BASE 2
 #define GCL_OPTION_PURGE_DELAY 5
 #define GCL_OPTION_DIRTY_MAX 6
+#define GCL_OPTION_DIRTY_SHARE 12
 extern const gcl_option_t gcl_options_table[];
 extern const size_t gcl_options_count;
 void gcl_options_load(const char *const *env);

@@ -26,6 +26,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("TIMELINE", 'p', timeline, 0, "a file to record the memory timeline into (gclzone-timeline draws it)"),
   OPT("IMAGE", 'p', image, 0, "start from this heap image (gclzone_image_save); its sizes and base replace the others"),
   OPT("HARDEN", 'n', harden, 0, "1: the hardened mode (SECURE=1 builds): canaries, guard pages, zero on free"),
+  OPT("DIRTY_SHARE", 'n', dirty_share, 50, "percent of the arena in use also kept free and resident, when more than DIRTY_MAX"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 
@@ -108,6 +109,7 @@ static const char *match(const char *entry, const char *name) {
 int gcl_options_tune(size_t i, uint64_t v) {
   if (i == GCL_OPTION_DIRTY_MAX) gcl_store_relaxed(&gcl_options.dirty_max, (size_t)v);
   else if (i == GCL_OPTION_PURGE_DELAY) gcl_store_relaxed(&gcl_options.purge_delay_ms, (long)v);
+  else if (i == GCL_OPTION_DIRTY_SHARE) gcl_store_relaxed(&gcl_options.dirty_share, (long)v);
   else return EINVAL;
   return 0;
 }

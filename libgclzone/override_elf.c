@@ -273,12 +273,15 @@ GCL_EXPORT int malloc_info(int options, FILE *fp) {
 }
 
 /* glibc's parameters that mean something here: M_TRIM_THRESHOLD, the free
- * memory kept before it is given back, is GCLZONE_DIRTY_MAX. Every other
+ * memory kept before it is given back, is GCLZONE_DIRTY_MAX, and the cap
+ * then no longer grows with the heap (GCLZONE_DIRTY_SHARE becomes 0), as
+ * glibc's setting turns off its own dynamic thresholds. Every other
  * (M_MMAP_THRESHOLD, M_ARENA_MAX, M_PERTURB, ...) has no counterpart and
  * gets 0, glibc's answer to a parameter it does not know. */
 GCL_EXPORT int mallopt(int param, int value) {
   gcl_process_ensure();
-  if (param == M_TRIM_THRESHOLD && value >= 0) return gcl_options_tune(GCL_OPTION_DIRTY_MAX, (uint64_t)value) == 0;
+  if (param == M_TRIM_THRESHOLD && value >= 0)
+    return gcl_options_tune(GCL_OPTION_DIRTY_SHARE, 0) == 0 && gcl_options_tune(GCL_OPTION_DIRTY_MAX, (uint64_t)value) == 0;
   return 0;
 }
 

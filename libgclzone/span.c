@@ -11,8 +11,9 @@
  * of the same kind coalesce. Allocation prefers dirty spans (no page
  * faults), then clean ones, then the break. Dirty spans are purged oldest
  * first once they have been free for GCLZONE_PURGE_DELAY ms or when more
- * than GCLZONE_DIRTY_MAX bytes are dirty, so a loop that frees and
- * reallocates a big block reuses its pages instead of refaulting them.
+ * are dirty than the cap (GCLZONE_DIRTY_MAX bytes, or GCLZONE_DIRTY_SHARE
+ * percent of the bytes in use if more), so a loop that frees and
+ * reallocates big blocks reuses their pages instead of refaulting them.
  *
  * Invariants, under gcl_span_lock: every slot below top belongs to exactly
  * one span and map[slot] points to it; spans never cross top; a descriptor
@@ -212,11 +213,28 @@ static void purge_span(gcl_span_t *s) {
   note();
 }
 
+/* The dirty cap: GCLZONE_DIRTY_MAX, or GCLZONE_DIRTY_SHARE percent of the
+ * bytes in use when that is more. A fixed cap suits a small heap, but a
+ * program with hundreds of MiB live that replaces big blocks one at a time
+ * (bench's largelive) would refault and zero every page of every new block
+ * (glibc keeps them resident); in proportion to what is in use, the dirty
+ * memory still shrinks with the heap, and PURGE_DELAY still returns what
+ * stays unused. */
+static size_t dirty_cap(void) {
+  size_t cap = gcl_load_relaxed(&gcl_options.dirty_max);
+  long share = gcl_load_relaxed(&gcl_options.dirty_share);
+  if (share > 0) {
+    size_t prop = gcl_spans.used / 100 * (size_t)share;
+    if (prop > cap) cap = prop;
+  }
+  return cap;
+}
+
 static void maybe_purge(void) {
   if (!gcl_spans.lru_first) return;
-  /* Both options may change meanwhile (mallopt: options.c). */
+  /* The options may change meanwhile (mallopt: options.c). */
   long delay = gcl_load_relaxed(&gcl_options.purge_delay_ms);
-  size_t dirty_max = gcl_load_relaxed(&gcl_options.dirty_max);
+  size_t dirty_max = dirty_cap();
   uint64_t now = delay >= 0 ? gcl_prim_clock_ms() : 0;
   while (gcl_spans.lru_first) {
     gcl_span_t *s = gcl_spans.lru_first;

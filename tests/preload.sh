@@ -60,7 +60,8 @@ ok "started under ulimit -v 262144 (256 MiB) and lowered to 240 MiB: it all stil
 
 # glibc's introspection calls answer for us: 10 MiB held in blocks is
 # 10 MiB in mallinfo2().uordblks, and mallopt(M_TRIM_THRESHOLD) sets
-# GCLZONE_DIRTY_MAX (the JSON report at exit shows it).
+# GCLZONE_DIRTY_MAX and clears GCLZONE_DIRTY_SHARE (the JSON report at exit
+# shows them).
 LD_PRELOAD="$LIB" GCLZONE_SHOW_STATS=json "$T/mallinfo" >"$TMP/mi.out" 2>"$TMP/mi.err" || fail "mallinfo: $(cat "$TMP/mi.err")"
 mi() { sed -n "s/^$1 //p" "$TMP/mi.out"; }
 held=$(mi held)
@@ -72,7 +73,8 @@ slack=$((held / 10)); [ "$HARD" = 0 ] || slack=$((held / 4))
 [ "$(mi hblkhd)" = 0 ] && [ "$(mi mallinfo.uordblks)" = "$(mi uordblks)" ] && [ "$(mi arena)" -ge "$(mi uordblks)" ] ||
   fail "mallinfo: $(cat "$TMP/mi.out")"
 [ "$(mi mallopt.trim) $(mi mallopt.arena_max) $(mi mallopt.mmap_threshold)" = "1 0 0" ] || fail "mallopt: $(cat "$TMP/mi.out")"
-[ "$(gclzone_stat options.DIRTY_MAX "$TMP/mi.err")" = 1048576 ] || fail "mallopt(M_TRIM_THRESHOLD) did not set GCLZONE_DIRTY_MAX"
+[ "$(gclzone_stat options.DIRTY_MAX "$TMP/mi.err") $(gclzone_stat options.DIRTY_SHARE "$TMP/mi.err")" = "1048576 0" ] ||
+  fail "mallopt(M_TRIM_THRESHOLD) did not set GCLZONE_DIRTY_MAX and clear GCLZONE_DIRTY_SHARE"
 stats_use=$(sed -n 's/^in use bytes     = *//p' "$TMP/mi.err" | head -n 1) # after stdout's buffer was allocated
 [ -n "$stats_use" ] && [ "$stats_use" -ge "$(mi uordblks)" ] && [ "$stats_use" -le $(($(mi uordblks) + 65536)) ] ||
   fail "malloc_stats: $(cat "$TMP/mi.err")"

@@ -101,6 +101,38 @@ START_TEST(purge_when_over_the_dirty_cap) {
 }
 END_TEST
 
+/* GCLZONE_DIRTY_SHARE: the cap is a share of the bytes in use when that is
+ * more than GCLZONE_DIRTY_MAX, and shrinks with them. */
+START_TEST(the_dirty_cap_follows_the_bytes_in_use) {
+  small_region(64 * MiB, 256 * MiB);
+  gcl_options.purge_delay_ms = -1;
+  gcl_options.dirty_max = 1 * MiB;
+  gcl_options.dirty_share = 50;
+  gcl_span_t *live = gcl_span_take(160, 1, GCL_SPAN_LARGE); /* 10 MiB in use */
+  gcl_span_t *a = gcl_span_take(48, 1, GCL_SPAN_LARGE);     /* 3 MiB */
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
+  memset((void *)a->start, 1, 48 * SLOT);
+  uintptr_t pa = a->start;
+  gcl_span_stats_t st;
+  gcl_span_give(a); /* 3 MiB dirty: over 1 MiB, under half of 10 MiB */
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 3 * MiB);
+  ck_assert_int_eq(*(volatile char *)pa, 1); /* still resident */
+  gcl_span_give(live); /* nothing much in use: the cap is 1 MiB again */
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 0);
+  ck_assert_int_eq(*(volatile char *)pa, 0);
+  /* With no share, the fixed cap alone. */
+  gcl_options.dirty_share = 0;
+  live = gcl_span_take(160, 1, GCL_SPAN_LARGE);
+  a = gcl_span_take(48, 1, GCL_SPAN_LARGE);
+  memset((void *)a->start, 1, 48 * SLOT);
+  gcl_span_give(a);
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 0);
+}
+END_TEST
+
 START_TEST(purge_after_the_delay) {
   small_region(64 * MiB, 256 * MiB);
   gcl_options.purge_delay_ms = 30;
@@ -208,6 +240,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, neighbours_coalesce);
   tcase_add_test(t, freed_pages_are_reused_without_refault);
   tcase_add_test(t, purge_when_over_the_dirty_cap);
+  tcase_add_test(t, the_dirty_cap_follows_the_bytes_in_use);
   tcase_add_test(t, purge_after_the_delay);
   tcase_add_test(t, aligned_spans);
   tcase_add_test(t, resize_in_place);
