@@ -237,15 +237,22 @@ void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
     return NULL;
   }
   if (size > PTRDIFF_MAX) return enomem();
+  void *q = NULL;
   if (s->kind == GCL_SPAN_LARGE && size > GCL_MEDIUM_MAX) {
     if (gcl_span_large_resize(s, size)) {
       if (gcl_unlikely(gcl_debug_modes)) gcl_debug_resize(p, old, gcl_span_usable(s), gcl_span_usable(s));
       return p;
     }
+    /* Moving up: to a span with growth room (the debug modes describe
+     * every new block, so they take malloc's way). */
+    if (size > old && !gcl_debug_modes) {
+      gcl_span_t *t = gcl_span_large_moved(size);
+      q = t ? (void *)t->start : NULL;
+    }
   } else if (size <= old && size > old / 2) {
     return p; /* fits, and moving would not save at least half */
   }
-  void *q = gcl_alloc_malloc(size);
+  if (!q) q = gcl_alloc_malloc(size);
   if (!q) return NULL; /* errno is ENOMEM; p is untouched */
   memcpy(q, p, size < old ? size : old);
   gcl_alloc_free(p, foreign);

@@ -292,8 +292,17 @@ int gcl_prim_file_map(int fd, uint64_t offset, void *addr, size_t len) {
   return err;
 }
 
+/* Asked once: large blocks round to it on every realloc, and glibc's
+ * sysconf is a switch over every name, not a load (a tenth of bench's
+ * realloc workload). Threads racing here store the same value. */
 size_t gcl_prim_page_size(void) {
-  return (size_t)sysconf(_SC_PAGESIZE);
+  static size_t page;
+  size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+  if (__builtin_expect(p == 0, 0)) {
+    p = (size_t)sysconf(_SC_PAGESIZE);
+    __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+  }
+  return p;
 }
 
 #if GCL_OS_DARWIN

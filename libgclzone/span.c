@@ -529,9 +529,17 @@ static void large_guard_move(gcl_span_t *s, uintptr_t old_usable) {
   if (usable < old_usable) gcl_prim_decommit((void *)usable, old_usable - usable);
 }
 
-gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
-  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
-  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
+/* Growth room for a large block that realloc moves or extends: a quarter
+ * more slots than it needs, so that a buffer grown a little at a time is
+ * copied a logarithmic number of times, not once per slot it crosses
+ * (bench's realloc). Room past the usable end is never touched, so it
+ * costs address space, not memory; 0 when the request is too big for it. */
+static size_t growth_room(size_t slots) {
+  size_t more = slots + slots / 4;
+  return more > UINT32_MAX || more < slots ? 0 : more;
+}
+
+static gcl_span_t *large_alloc(size_t size, size_t slots, size_t align) {
   size_t align_slots = align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1;
   gcl_prim_lock(&gcl_span_lock);
   gcl_span_t *s = take(slots, align_slots, GCL_SPAN_LARGE);
@@ -540,6 +548,20 @@ gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
     gcl_prim_decommit((void *)s->usable_end, s->start + bytes_of(s->slots) - s->usable_end);
   gcl_prim_unlock(&gcl_span_lock);
   return s;
+}
+
+gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
+  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
+  return large_alloc(size, slots_for(gcl_span_large_good_size(size) + guard_pages()), align);
+}
+
+/* The new home of a block realloc moves up to `size` bytes: growth room
+ * first, the exact slots if the arena has no room for more. */
+gcl_span_t *gcl_span_large_moved(size_t size) {
+  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
+  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages()), more = growth_room(slots);
+  gcl_span_t *s = more ? large_alloc(size, more, GCL_ALIGNMENT) : NULL;
+  return s ? s : large_alloc(size, slots, GCL_ALIGNMENT);
 }
 
 /* Under the lock: resize large span s in place to `slots`; false if its
@@ -589,7 +611,8 @@ static bool resize(gcl_span_t *s, size_t slots) {
 /* realloc of large block s to `size` (> GCL_MEDIUM_MAX): true when the
  * block stays where it is. It stays while its slots hold the new size and
  * it would not shrink below half of them; otherwise the span is resized in
- * place when its neighbour allows. false: the caller moves the block. */
+ * place when its neighbour allows (growing: with growth room if it can).
+ * false: the caller moves the block (to gcl_span_large_moved). */
 bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
   /* The same pages as now: nothing changes, and no lock is needed (only
    * the block's holder, the caller, writes its usable end). The common
@@ -599,7 +622,8 @@ bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
   gcl_prim_lock(&gcl_span_lock);
   uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;
   bool kept = slots <= s->slots && slots * 2 > s->slots;
-  bool stays = kept || resize(s, slots);
+  size_t more = slots > s->slots ? growth_room(slots) : 0;
+  bool stays = kept || (more && resize(s, more)) || resize(s, slots);
   if (stays) set_usable(s, size);
   if (stays && guard_pages()) {
     if (kept) large_guard_move(s, old_usable);

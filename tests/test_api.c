@@ -161,6 +161,35 @@ START_TEST(large_realloc_grows_in_place) {
 }
 END_TEST
 
+/* A large buffer grown 16 KiB at a time, with a new large block allocated
+ * after each step (it lands past the buffer and keeps it from growing in
+ * place): a block that must move gets growth room, so it is copied a few
+ * times on its way from 256 KiB to 8 MiB, not once per 64 KiB slot, and
+ * keeps its bytes and its page-granular usable size. */
+#define STEP (16 << 10)
+#define PINS ((8 << 20) / STEP)
+START_TEST(large_realloc_growth_moves_rarely) {
+  size_t size = 256 << 10, page = (size_t)sysconf(_SC_PAGESIZE);
+  static void *pin[PINS];
+  int moves = 0, pins = 0;
+  char *b = gclzone_malloc(size);
+  memset(b, 'b', size);
+  for (size_t to = size + STEP; to <= (8 << 20); to += STEP) {
+    char *q = gclzone_realloc(b, to);
+    ck_assert_ptr_nonnull(q);
+    moves += q != b;
+    memset(q + to - STEP, 'b', STEP);
+    b = q;
+    ck_assert_uint_eq(gclzone_usable_size(q), (to + page - 1) / page * page);
+    ck_assert_ptr_nonnull(pin[pins++] = gclzone_malloc(256 << 10));
+  }
+  for (size_t off = 0; off < (8 << 20); off += 4096) ck_assert_int_eq(b[off], 'b');
+  ck_assert_int_le(moves, 20); /* a quarter more each time: log(32) / log(1.25) is 16 */
+  gclzone_free(b);
+  while (pins) gclzone_free(pin[--pins]);
+}
+END_TEST
+
 START_TEST(reallocarray_overflow) {
   char *p = gclzone_reallocarray(NULL, 10, 10);
   ck_assert_ptr_nonnull(p);
@@ -385,6 +414,7 @@ Suite *suite_api(void) {
   tcase_add_test(t, free_keeps_errno);
   tcase_add_test(t, realloc_contract);
   tcase_add_test(t, large_realloc_grows_in_place);
+  tcase_add_test(t, large_realloc_growth_moves_rarely);
   tcase_add_test(t, reallocarray_overflow);
   tcase_add_test(t, posix_memalign_errors);
   tcase_add_test(t, aligned_alloc_and_memalign_rules);

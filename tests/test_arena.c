@@ -171,19 +171,22 @@ START_TEST(resize_in_place) {
   small_region(64 * MiB, 256 * MiB);
   gcl_span_t *a = gcl_span_take(4, 1, GCL_SPAN_LARGE);
   uintptr_t at = a->start;
-  ck_assert(gcl_span_large_resize(a, 10 * SLOT)); /* at the break: the break moves */
-  ck_assert_uint_eq(a->slots, 10);
-  ck_assert_uint_eq(gcl_spans.top, 10 * SLOT);
+  ck_assert(gcl_span_large_resize(a, 10 * SLOT)); /* at the break: the break moves, with growth room */
+  ck_assert_uint_eq(a->slots, 10 + 10 / 4);
+  ck_assert_uint_eq(gcl_spans.top, 12 * SLOT);
+  ck_assert_uint_eq(gcl_span_usable(a), 10 * SLOT); /* the room is not usable */
   ck_assert(gcl_span_large_resize(a, 3 * SLOT)); /* shrink: the tail becomes free */
   ck_assert_uint_eq(gcl_span_of((void *)(at + 3 * SLOT))->kind, GCL_SPAN_FREE);
   gcl_span_t *b = gcl_span_take(20, 1, GCL_SPAN_LARGE);
-  ck_assert(gcl_span_large_resize(a, 8 * SLOT)); /* grows into the free tail */
+  ck_assert(gcl_span_large_resize(a, 8 * SLOT)); /* grows into the free tail, with room */
   ck_assert_uint_eq(a->start, at);
-  ck_assert_uint_eq(gcl_span_of((void *)(at + 9 * SLOT))->kind, GCL_SPAN_FREE);
-  ck_assert(gcl_span_large_resize(a, 10 * SLOT));  /* takes the whole free tail */
-  ck_assert(!gcl_span_large_resize(a, 11 * SLOT)); /* b is next: refused, nothing changed */
-  ck_assert_uint_eq(a->slots, 10);
-  ck_assert_uint_eq(b->start, at + 10 * SLOT);
+  ck_assert_uint_eq(a->slots, 8 + 8 / 4);
+  ck_assert_uint_eq(gcl_span_of((void *)(at + 10 * SLOT))->kind, GCL_SPAN_FREE);
+  ck_assert(gcl_span_large_resize(a, 12 * SLOT));  /* no room for more: takes the whole free tail */
+  ck_assert_uint_eq(a->slots, 12);
+  ck_assert(!gcl_span_large_resize(a, 13 * SLOT)); /* b is next: refused, nothing changed */
+  ck_assert_uint_eq(a->slots, 12);
+  ck_assert_uint_eq(b->start, at + 12 * SLOT);
   check_map();
 }
 END_TEST
