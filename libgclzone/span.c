@@ -539,10 +539,20 @@ static size_t growth_room(size_t slots) {
   return more > UINT32_MAX || more < slots ? 0 : more;
 }
 
-static gcl_span_t *large_alloc(size_t size, size_t slots, size_t align) {
+/* The slots a large block of `size` bytes takes, its guard included. */
+static size_t large_slots(size_t size) {
+  return slots_for(gcl_span_large_good_size(size) + guard_pages());
+}
+
+/* A large block of `size` bytes, in a span with growth room first when
+ * `room` (then the exact slots, if the arena has no room for more). */
+static gcl_span_t *large_alloc(size_t size, size_t align, bool room) {
+  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
+  size_t slots = large_slots(size), more = room ? growth_room(slots) : 0;
   size_t align_slots = align > GCL_SLOT_SIZE ? align >> GCL_SLOT_SHIFT : 1;
   gcl_prim_lock(&gcl_span_lock);
-  gcl_span_t *s = take(slots, align_slots, GCL_SPAN_LARGE);
+  gcl_span_t *s = more ? take(more, align_slots, GCL_SPAN_LARGE) : NULL;
+  if (!s) s = take(slots, align_slots, GCL_SPAN_LARGE);
   if (s) set_usable(s, size);
   if (s && guard_pages()) /* take made it all accessible; refused (the mapping limit): no guard */
     gcl_prim_decommit((void *)s->usable_end, s->start + bytes_of(s->slots) - s->usable_end);
@@ -551,17 +561,12 @@ static gcl_span_t *large_alloc(size_t size, size_t slots, size_t align) {
 }
 
 gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
-  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
-  return large_alloc(size, slots_for(gcl_span_large_good_size(size) + guard_pages()), align);
+  return large_alloc(size, align, false);
 }
 
-/* The new home of a block realloc moves up to `size` bytes: growth room
- * first, the exact slots if the arena has no room for more. */
+/* The new home of a block realloc moves up to `size` bytes. */
 gcl_span_t *gcl_span_large_moved(size_t size) {
-  if (size > gcl_region.arena.limit - gcl_region.arena.base) return NULL;
-  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages()), more = growth_room(slots);
-  gcl_span_t *s = more ? large_alloc(size, more, GCL_ALIGNMENT) : NULL;
-  return s ? s : large_alloc(size, slots, GCL_ALIGNMENT);
+  return large_alloc(size, GCL_ALIGNMENT, true);
 }
 
 /* Under the lock: resize large span s in place to `slots`; false if its
@@ -618,7 +623,7 @@ bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
    * the block's holder, the caller, writes its usable end). The common
    * case of a buffer grown a few bytes at a time. */
   if (gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start) return true;
-  size_t slots = slots_for(gcl_span_large_good_size(size) + guard_pages());
+  size_t slots = large_slots(size);
   gcl_prim_lock(&gcl_span_lock);
   uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;
   bool kept = slots <= s->slots && slots * 2 > s->slots;
