@@ -7,8 +7,10 @@
  *   imagebench restore IMAGE      start from IMAGE (gclzone_init with
  *                                 cfg.image): prints the restore's time,
  *                                 then the first touch of every page of the
- *                                 heap, read and then written, per page
- *   imagebench fresh [MIB]        the same touches on fresh anonymous pages
+ *                                 heap (host heap read, then written; large
+ *                                 blocks written): time and page faults
+ *                                 (getrusage) per page
+ *   imagebench fresh [MIB]        the first write of fresh anonymous pages
  *                                 (one page fault each): the yardstick
  *   imagebench start IMAGE        start from IMAGE and exit
  *   imagebench nothing            start and exit: a process's own cost
@@ -23,12 +25,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <gclzone.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,15 +118,41 @@ static int build(const char *image, size_t mib) {
 
 static volatile unsigned char sink;
 
-/* One read, then one write, of every page of [p, p + n). */
-static void touch(unsigned char *p, size_t n, size_t page, double *read_ms, double *write_ms, size_t *pages) {
+/* The page faults this process has taken so far, minor and major. */
+static long faults(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt + u.ru_majflt;
+}
+
+/* The first touches' totals, time and page faults, of three kinds: a read,
+ * a write after that read, and a write with no read before it. */
+enum { READ, WRITE_AFTER_READ, WRITE_FIRST, KINDS };
+typedef struct touches {
+  double ms[KINDS];
+  long faults[KINDS];
+  size_t pages[KINDS];
+} touches_t;
+
+/* A store to every page of [p, p + n) (after a read of each when
+ * read_first). */
+static void touch(unsigned char *p, size_t n, size_t page, bool read_first, touches_t *t) {
+  size_t pages = (n + page - 1) / page;
+  if (read_first) {
+    long f = faults();
+    double t0 = now_ms();
+    for (size_t o = 0; o < n; o += page) sink += p[o];
+    t->ms[READ] += now_ms() - t0;
+    t->faults[READ] += faults() - f;
+    t->pages[READ] += pages;
+  }
+  int k = read_first ? WRITE_AFTER_READ : WRITE_FIRST;
+  long f = faults();
   double t0 = now_ms();
-  for (size_t o = 0; o < n; o += page) sink += p[o];
-  double t1 = now_ms();
   for (size_t o = 0; o < n; o += page) p[o]++;
-  *read_ms += t1 - t0;
-  *write_ms += now_ms() - t1;
-  *pages += (n + page - 1) / page;
+  t->ms[k] += now_ms() - t0;
+  t->faults[k] += faults() - f;
+  t->pages[k] += pages;
 }
 
 static int restore(const char *image) {
@@ -133,14 +163,18 @@ static int restore(const char *image) {
   world_t *w = gclzone_image_root();
   if (!w) die("no root");
   printf("restore_ms %.3f ms\n", restored);
-  /* First touches: the host heap and the large blocks, page by page. (The
+  /* First touches, page by page: the host heap read and then written (as a
+   * collector's mark and sweep would), the large blocks written first. (The
    * small blocks share pages: their first touches are the slab pages'.) */
-  size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = 0;
-  double rd = 0, wr = 0;
-  touch(w->host, w->host_len, page, &rd, &wr, &pages);
-  for (size_t i = 0; i < w->nlarge; i++) touch(w->large[i], 2 << 20, page, &rd, &wr, &pages);
-  printf("touch_read_ns %.1f ns\n", rd * 1e6 / (double)pages);
-  printf("touch_write_ns %.1f ns\n", wr * 1e6 / (double)pages);
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  touches_t t = {0};
+  touch(w->host, w->host_len, page, true, &t);
+  for (size_t i = 0; i < w->nlarge; i++) touch(w->large[i], 2 << 20, page, false, &t);
+  static const char *const name[KINDS] = {"read", "write_after_read", "write_first"};
+  for (int k = 0; k < KINDS; k++) {
+    printf("touch_%s_ns %.1f ns\n", name[k], t.ms[k] * 1e6 / (double)t.pages[k]);
+    printf("touch_%s_faults %.3f faults/page\n", name[k], (double)t.faults[k] / (double)t.pages[k]);
+  }
   /* And the rest of the heap is there. */
   size_t bad = 0;
   for (size_t i = 0; i < w->nsmall; i++)
@@ -156,16 +190,20 @@ static int fresh(size_t mib) {
   size_t n = (mib << 20) / 4 + (mib << 20) / 8, page = (size_t)sysconf(_SC_PAGESIZE), pages = 0;
   unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) die("mmap");
-  double rd = 0, wr = 0;
+  /* Pages of the base size, as the image's are: with transparent huge
+   * pages set to "always", one fault would fill 512 of them. */
+  madvise(p, n, MADV_NOHUGEPAGE);
   /* Written first here: a read of a fresh page maps the zero page, and the
    * write after it is a second fault; the restored pages' yardstick is one
    * fault each, the write's. */
+  long f0 = faults();
   double t0 = now_ms();
   for (size_t o = 0; o < n; o += page) p[o] = 1;
-  wr = now_ms() - t0;
+  double wr = now_ms() - t0;
+  long f = faults() - f0;
   pages = n / page;
-  (void)rd;
   printf("fresh_write_ns %.1f ns\n", wr * 1e6 / (double)pages);
+  printf("fresh_write_faults %.3f faults/page\n", (double)f / (double)pages);
   return 0;
 }
 

@@ -12,6 +12,8 @@
 #    RSS against both, instructions at 16 B and 8 KiB, a build variant that
 #    is not a peer, an allocator callgrind cannot run, too few repetitions);
 #  - whoami: each allocator really serves malloc when preloaded;
+#  - imagebench: a fresh page's write is one page fault, a restored heap's
+#    first touches are counted and timed of each kind;
 #  - instr.sh: counts glibc's own malloc at 16 B and 8 KiB, libgclzone's
 #    when preloaded, and a malloc that callgrind names `operator new[]`;
 #  - vgcap.so: valgrind refuses a 256 GiB reservation, vgcap shortens it
@@ -141,6 +143,31 @@ got=$(env -u LD_PRELOAD "$OUT/bin/whoami" | sed -n 's/^malloc //p')
 got=$(LD_PRELOAD="$BUILD/libgclzone.so" "$OUT/bin/whoami" | sed -n 's/^malloc //p')
 [ "$(readlink -f "$got")" = "$(readlink -f "$BUILD/libgclzone.so")" ] || fail "whoami: preloaded, malloc is '$got'"
 ok "whoami: malloc is libc's ($libc), and libgclzone's when it is preloaded"
+
+# -- imagebench: first touches counted in page faults ----------------------------------
+B=$OUT/bin/imagebench
+"$B" build "$TMP/heap.img" 16 >"$TMP/build.txt" || fail "imagebench build: $(cat "$TMP/build.txt")"
+"$B" restore "$TMP/heap.img" >"$TMP/restore.txt" || fail "imagebench restore: $(cat "$TMP/restore.txt")"
+"$B" fresh 16 >"$TMP/fresh.txt" || fail "imagebench fresh"
+$PY - "$TMP/restore.txt" "$TMP/fresh.txt" <<'EOF' || fail "imagebench: $(cat "$TMP/restore.txt" "$TMP/fresh.txt")"
+import sys
+v = {}
+for f in sys.argv[1:]:
+    for line in open(f):
+        k, x, _ = line.split()
+        v[k] = float(x)
+# Each fresh page is written once: exactly one fault each (a counter that
+# missed faults, or counted others, would not give 1).
+assert 0.99 <= v["fresh_write_faults"] <= 1.01, v
+assert v["fresh_write_ns"] > 0, v
+for k in ("read", "write_after_read", "write_first"):
+    assert v["touch_%s_ns" % k] > 0, v
+    assert 0 <= v["touch_%s_faults" % k] <= 1.01, v
+# A restored page is mapped, not read in: its first write faults.
+assert v["touch_write_first_faults"] >= 0.99, v
+assert v["restore_ms"] > 0, v
+EOF
+ok "imagebench: a fresh page's write is one fault; a restored heap's reads, writes after them and first writes are counted, at most one fault a page"
 
 # -- instr.sh and vgcap.so ------------------------------------------------------------
 if command -v valgrind >/dev/null; then
