@@ -40,29 +40,37 @@ static void *enomem(void) {
   return NULL;
 }
 
-/* The size class for `size` bytes aligned to `align` (a power of two): the
- * smallest class whose block size is a multiple of align (slabs start on
- * slot boundaries), or 0 for a large block. */
+/* The size class for `size` bytes aligned to `align` (a power of two), or 0
+ * for a large block: the smallest class whose block size is a multiple of
+ * align (slabs start on slot boundaries, their blocks a block size apart).
+ * That is the class of n, the size rounded up to a multiple of align (and
+ * at least align), and its block size is n itself: the block sizes between
+ * 2^b and 2^(b+1) are every multiple of a step that is at most 2^(b-2)
+ * (internal.h), so n, a multiple of align, is one of them when align is at
+ * least the step, and any class at or above n is a multiple of align when
+ * the step is. */
 static unsigned class_for(size_t size, size_t align) {
   if (size > GCL_MEDIUM_MAX || align > GCL_SLOT_SIZE) return 0;
-  unsigned c = gcl_slab_class_of(size < align ? align : size);
-  while (c < GCL_NCLASSES && gcl_slab_class_size(c) % align) c++;
-  return c < GCL_NCLASSES ? c : 0;
+  size_t n = gcl_align_up(size < align ? align : size, align);
+  if (n > GCL_MEDIUM_MAX) return 0;
+  unsigned c = gcl_slab_class_of(n);
+  gcl_assert(gcl_slab_class_size(c) % align == 0);
+  return c;
 }
 
-/* The fast path's miss: the current slab s of the size's class has an
- * empty free list. For a real slab (the empty span has no class), the
+/* The fast path's miss: the current slab s of the size's class (aligned to
+ * align) has an empty free list. For a real slab (the empty span has no class), the
  * process is up and no debug mode is on: straight to the theap, which
  * gathers the slab's remote frees or finds another slab of the class; else
  * (no slab yet, a debug mode, the arena full: errno) the slow path. (Not an
  * entry of its own: where it does not go to the slow path, a slab exists,
  * so the process is initialized.) */
-GCL_NOINLINE void *gcl_alloc_refill(size_t size, gcl_span_t *s) {
+GCL_NOINLINE void *gcl_alloc_refill(size_t size, size_t align, gcl_span_t *s) {
   if (gcl_likely(s->sclass)) {
     void *b = gcl_theap_alloc(gcl_theap_self(), s->sclass);
     if (gcl_likely(b != NULL)) return b;
   }
-  return gcl_alloc_slow(size, GCL_ALIGNMENT, false);
+  return gcl_alloc_slow(size, align, false);
 }
 
 GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
@@ -269,10 +277,13 @@ static bool pow2(size_t x) {
   return x && !(x & (x - 1));
 }
 
-/* align: a power of two. */
+/* align: a power of two. A block of a size class takes malloc's fast path
+ * from the class's current slab; large blocks, the slow path. */
 static void *aligned(size_t align, size_t size) {
   if (size > PTRDIFF_MAX || align > PTRDIFF_MAX) return enomem();
   if (align <= GCL_ALIGNMENT) return gcl_alloc_malloc(size);
+  unsigned c = class_for(size, align);
+  if (gcl_likely(c)) return gcl_alloc_pop(gcl_theap_self()->cur[c], size, align);
   return gcl_alloc_slow(size, align, false);
 }
 

@@ -635,7 +635,7 @@ bool gcl_image_started_from(const char *path);
 
 /* ---- alloc.c ------------------------------------------------------------------------------------------ */
 void *gcl_alloc_slow(size_t size, size_t align, bool zero);
-void *gcl_alloc_refill(size_t size, gcl_span_t *s);
+void *gcl_alloc_refill(size_t size, size_t align, gcl_span_t *s);
 void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign);
 void gcl_alloc_check_size(const void *p, size_t size, size_t align);
 void *gcl_alloc_malloc(size_t size);
@@ -654,12 +654,13 @@ size_t gcl_alloc_trim(void);
 void *gcl_alloc_sbrk(intptr_t increment);
 int gcl_alloc_brk(void *addr);
 
-/* The fast paths' pop from the current slab of size's class: one load
- * chain and one branch; a miss
+/* The fast paths' pop from the current slab of size's class (align: the
+ * alignment asked for, which the class's blocks have): one load chain and
+ * one branch; a miss
  * (an empty free list, a thread with no theap yet, a debug mode, a process
  * not initialized) goes to gcl_alloc_refill, and from there, unless the
  * slab's own frees can be swapped in, to the slow path. */
-static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size) {
+static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size, size_t align) {
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
     gcl_block_t *next = gcl_slab_link_get(b);
@@ -669,17 +670,17 @@ static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size) {
     s->used++;
     return b;
   }
-  return gcl_alloc_refill(size, s);
+  return gcl_alloc_refill(size, align, s);
 }
 
 static inline void *gcl_alloc_small(size_t size) {
-  return gcl_alloc_pop(gcl_theap_self()->direct[(size + 15) >> 4], size);
+  return gcl_alloc_pop(gcl_theap_self()->direct[(size + 15) >> 4], size, GCL_ALIGNMENT);
 }
 
 /* The same for GCL_DIRECT_MAX < size <= GCL_MEDIUM_MAX: the class by its
  * formula instead of the table. */
 static inline void *gcl_alloc_medium(size_t size) {
-  return gcl_alloc_pop(gcl_theap_self()->cur[gcl_slab_class_of(size)], size);
+  return gcl_alloc_pop(gcl_theap_self()->cur[gcl_slab_class_of(size)], size, GCL_ALIGNMENT);
 }
 
 /* free: a block of a slab that this thread owns goes back on its free list,

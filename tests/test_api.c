@@ -305,6 +305,49 @@ START_TEST(aligned_grid) {
 }
 END_TEST
 
+/* An aligned block of a size class is the smallest class that is a
+ * multiple of the alignment (no more: that is memory), for every alignment
+ * from 32 B to 64 KiB and sizes around every class; the second and third
+ * blocks come from the class's current slab, the fast path, and are aligned
+ * too. The block sizes are malloc's own (usable_size of a malloc). */
+START_TEST(aligned_blocks_take_the_smallest_aligned_class) {
+  enum { MEDIUM = 128 << 10 };
+  static size_t cls[1024];
+  size_t ncls = 0;
+  for (size_t n = 16; n <= MEDIUM; n += 16) {
+    void *p = gclzone_malloc(n);
+    size_t u = gclzone_usable_size(p);
+    gclzone_free(p);
+    if (ncls == 0 || cls[ncls - 1] != u) cls[ncls++] = u;
+  }
+  ck_assert_uint_eq(cls[ncls - 1], MEDIUM);
+  for (size_t a = 32; a <= (64 << 10); a <<= 1) {
+    for (size_t i = 0; i < ncls; i++) {
+      const size_t sizes[] = {cls[i] - 1, cls[i], cls[i] + 1};
+      for (int j = 0; j < 3; j++) {
+        size_t n = sizes[j], want = 0;
+        for (size_t k = 0; k < ncls && !want; k++)
+          if (cls[k] >= n && cls[k] >= a && cls[k] % a == 0) want = cls[k];
+        void *p[3];
+        for (int r = 0; r < 3; r++) {
+          p[r] = gclzone_aligned_alloc(a, n);
+          ck_assert_ptr_nonnull(p[r]);
+          ck_assert_msg((uintptr_t)p[r] % a == 0, "%p (%zu B) not aligned to %zu", p[r], n, a);
+          if (want) ck_assert_msg(gclzone_usable_size(p[r]) == want, "%zu B at %zu: %zu, not %zu", n, a,
+                                  gclzone_usable_size(p[r]), want);
+          else ck_assert_uint_ge(gclzone_usable_size(p[r]), n); /* no class: a large block */
+          memset(p[r], r + 1, n);
+        }
+        for (int r = 0; r < 3; r++) {
+          ck_assert_int_eq(((unsigned char *)p[r])[n - 1], r + 1);
+          gclzone_free(p[r]);
+        }
+      }
+    }
+  }
+}
+END_TEST
+
 START_TEST(minimum_alignment_is_16) {
   const size_t sizes[] = {1, 2, 8, 13, 16, 23, 43, 123, 1025, 4000, 70001, 200003};
   for (int r = 0; r < 50; r++)
@@ -419,6 +462,7 @@ Suite *suite_api(void) {
   tcase_add_test(t, posix_memalign_errors);
   tcase_add_test(t, aligned_alloc_and_memalign_rules);
   tcase_add_test(t, aligned_grid);
+  tcase_add_test(t, aligned_blocks_take_the_smallest_aligned_class);
   tcase_add_test(t, minimum_alignment_is_16);
   tcase_add_test(t, usable_size_is_stable_and_sufficient);
   tcase_add_test(t, owns_rejects_interior_freed_and_foreign);
