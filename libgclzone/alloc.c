@@ -231,7 +231,7 @@ static void *realloc_exact(void *p, gcl_span_t *s, size_t size, const gcl_foreig
   return q;
 }
 
-void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
+static GCL_NOINLINE void *realloc_slow(void *p, size_t size, const gcl_foreign_t *foreign) {
   if (!p) return gcl_alloc_malloc(size);
   if (!gcl_region_contains(p)) {
     if (!foreign) gcl_log_fatal(GCL_FATAL_INVALID_REALLOC, p, NULL);
@@ -265,6 +265,31 @@ void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   memcpy(q, p, size < old ? size : old);
   gcl_alloc_free(p, foreign);
   return q;
+}
+
+/* realloc's fast path, for a live block that already fits: a slab block
+ * whose class the new size still fills more than half of, a large block
+ * whose pages it still fills to the last (what realloc_slow would keep in
+ * place too). The block is checked as free's fast path checks it (a block
+ * of its slab, without its free tag; CHECKS=0 drops that, as it does
+ * there); anything else, a debug mode or a
+ * check that fails, is realloc_slow's, which decides and reports. */
+void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
+  uintptr_t off = (uintptr_t)p - gcl_spans.base;
+  if (gcl_likely(gcl_below_relaxed(off, &gcl_spans.top) && !gcl_debug_modes)) {
+    gcl_span_t *s = gcl_spans.map[off >> GCL_SLOT_SHIFT];
+    if (s->kind == GCL_SPAN_SLAB) {
+      size_t bs = s->block_size;
+      if (size <= bs && size > bs / 2 &&
+          (!GCL_CHECKS || (gcl_span_is_block(s, (uintptr_t)p, gcl_load_relaxed(&s->bump_key)) &&
+                           ((gcl_block_t *)p)->tag != gcl_span_free_tag(s, p))))
+        return p;
+    } else if (s->kind == GCL_SPAN_LARGE && (uintptr_t)p == s->start && size > GCL_MEDIUM_MAX &&
+               gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start) {
+      return p;
+    }
+  }
+  return realloc_slow(p, size, foreign);
 }
 
 void *gcl_alloc_reallocarray(void *p, size_t n, size_t size, const gcl_foreign_t *foreign) {

@@ -7,6 +7,10 @@
 
 static void do_free(void *p) { gclzone_free(p); }
 static void do_realloc(void *p) { gclzone_realloc(p, 100); }
+/* A size that the block at p would still fit, if it were one (realloc's
+ * fast path keeps such a block in place: it must check it first). */
+static void do_realloc_fit(void *p) { gclzone_realloc(p, 40); }
+static void do_realloc_fit_large(void *p) { gclzone_realloc(p, (1 << 20) - 100); }
 static void do_usable(void *p) { gclzone_usable_size(p); }
 
 static void double_free_small(void *arg) {
@@ -51,6 +55,8 @@ START_TEST(invalid_pointers) {
   for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
     expect_fatal(do_free, inside[i], "free of %p, which is not a live block from gclzone", inside[i]);
     expect_fatal(do_realloc, inside[i], "realloc of %p, which is not a live block from gclzone", inside[i]);
+    expect_fatal(do_realloc_fit, inside[i], "realloc of %p, which is not a live block from gclzone", inside[i]);
+    expect_fatal(do_realloc_fit_large, inside[i], "realloc of %p, which is not a live block from gclzone", inside[i]);
     expect_fatal(do_usable, inside[i], "usable size of %p, which is not a live block from gclzone", inside[i]);
   }
   /* The prefixed API has no foreign allocator to hand these to. */
@@ -73,9 +79,28 @@ static void use_after_free(void *arg) {
   gclzone_realloc(p, 200);
 }
 
+/* The same size again: the block would fit where it is. */
+static void use_after_free_fit(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(100);
+  gclzone_free(p);
+  REPORT(p);
+  gclzone_realloc(p, 100);
+}
+
+static void use_after_free_fit_large(void *arg) {
+  (void)arg;
+  char *p = gclzone_malloc(1 << 20);
+  gclzone_free(p);
+  REPORT(p);
+  gclzone_realloc(p, 1 << 20);
+}
+
 START_TEST(realloc_of_freed_block) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   expect_fatal(use_after_free, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
+  expect_fatal(use_after_free_fit, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
+  expect_fatal(use_after_free_fit_large, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
 }
 END_TEST
 
