@@ -155,36 +155,45 @@ struct gcl_theap;
  *    threads, with used and remote_count;
  *  - theap.c: the slab's owner (theap, fast_owner, full, orphan, restored)
  *    and its queue links (next, prev).
- * The first line is the fast paths'. */
+ * Three cache lines, by who writes them: the first is read by every free
+ * (and by other threads' frees) and written only when the span changes
+ * hands or its slab grows; the second is the owner's, written by each of
+ * its mallocs and frees; the third is written by other threads' frees. A
+ * remote free then reads a line that stays clean in every core's cache, and
+ * writes one that the owner reads only when it gathers. */
 typedef struct gcl_span {
-  gcl_block_t *free;      /* the owner only */
+  /* read-mostly: the fast paths' and the remote frees' checks */
   uintptr_t fast_owner;   /* relaxed: its theap's thread (gcl_prim_thread_self)
                              while in the theap's queue, else 0 */
   uintptr_t start;
   uint64_t blockmagic;    /* slab: gcl_span_block_magic(block_size) */
   uint64_t bump_key;      /* relaxed: slab: gcl_span_bump_key(block_size, blocks below bump) */
-  uint32_t used;          /* slab: blocks out; the owner's alone (stats read it racily) */
-  uint32_t block_size;
   uintptr_t bump;         /* relaxed: slab: first block never handed out */
   uintptr_t usable_end;   /* relaxed: slab: after its last whole block;
                              large: after the pages asked for */
-  uintptr_t remote;       /* atomic: frees from other threads, a lock-free stack */
-  uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
-  uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
-  uint32_t orphan_used;   /* relaxed: `used` as the orphan lock's holder last left it (theap.c) */
-  uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
-                             (theap.c, under gcl_theap_orphan_lock) */
   struct gcl_theap *theap; /* atomic: the owning thread heap; NULL if orphaned */
-  uint32_t slots;
+  uint32_t block_size;
   uint8_t kind;           /* enum gcl_span_kind */
   uint8_t sclass;         /* slab: its size class */
   uint8_t full;           /* atomic: the slab is on its theap's full list */
   uint8_t flags;          /* enum gcl_span_flag */
+  /* the owner's */
+  gcl_block_t *free __attribute__((aligned(64))); /* the owner only */
+  uint32_t used;          /* slab: blocks out; the owner's alone (stats read it racily) */
+  uint32_t slots;
   struct gcl_span *next, *prev;         /* theap queue, full or orphan list, free bin */
   struct gcl_span *lru_next, *lru_prev; /* dirty free spans, oldest first */
   uint64_t freed_ms;      /* when a dirty span was released */
+  uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
+  uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
+                             (theap.c, under gcl_theap_orphan_lock) */
+  /* other threads' */
+  uintptr_t remote __attribute__((aligned(64))); /* atomic: frees from other threads, a lock-free stack */
+  uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
+  uint32_t orphan_used;   /* relaxed: `used` as the orphan lock's holder last left it (theap.c) */
   uint64_t zero_live;     /* a zero-size span (hardened mode): its live positions */
 } gcl_span_t;
+_Static_assert(sizeof(gcl_span_t) == 192, "a span descriptor is three cache lines");
 
 typedef struct gcl_spanq {
   gcl_span_t *first, *last;
