@@ -175,9 +175,9 @@ START_TEST(resize_in_place) {
   ck_assert_uint_eq(a->slots, 10 + 10 / 4);
   ck_assert_uint_eq(gcl_spans.top, 12 * SLOT);
   ck_assert_uint_eq(gcl_span_usable(a), 10 * SLOT); /* the room is not usable */
+  gcl_span_t *b = gcl_span_take(20, 1, GCL_SPAN_LARGE);
   ck_assert(gcl_span_large_resize(a, 3 * SLOT)); /* shrink: the tail becomes free */
   ck_assert_uint_eq(gcl_span_of((void *)(at + 3 * SLOT))->kind, GCL_SPAN_FREE);
-  gcl_span_t *b = gcl_span_take(20, 1, GCL_SPAN_LARGE);
   ck_assert(gcl_span_large_resize(a, 8 * SLOT)); /* grows into the free tail, with room */
   ck_assert_uint_eq(a->start, at);
   ck_assert_uint_eq(a->slots, 8 + 8 / 4);
@@ -187,6 +187,34 @@ START_TEST(resize_in_place) {
   ck_assert(!gcl_span_large_resize(a, 13 * SLOT)); /* b is next: refused, nothing changed */
   ck_assert_uint_eq(a->slots, 12);
   ck_assert_uint_eq(b->start, at + 12 * SLOT);
+  check_map();
+}
+END_TEST
+
+/* A free span at the break that is too small for a request grows past the
+ * break into it: its pages are used again, not left behind (take_grown),
+ * and an aligned request leaves the free span's unaligned front free. */
+START_TEST(a_free_span_at_the_break_grows) {
+  small_region(64 * MiB, 256 * MiB);
+  gcl_span_t *a = gcl_span_take(4, 1, GCL_SPAN_LARGE);
+  gcl_span_t *b = gcl_span_take(2, 1, GCL_SPAN_LARGE);
+  memset((void *)b->start, 0x5a, 2 * SLOT);
+  gcl_span_give(b); /* [4, 6) free and dirty, at the break */
+  gcl_span_t *c = gcl_span_take(5, 1, GCL_SPAN_LARGE);
+  ck_assert_uint_eq(slot_index(c), 4);
+  ck_assert_uint_eq(c->slots, 5);
+  ck_assert_uint_eq(gcl_spans.top, 9 * SLOT);
+  ck_assert(!(c->flags & GCL_SPAN_ZERO)); /* b's pages: not zero */
+  ck_assert_uint_eq(((unsigned char *)c->start)[0], 0x5a);
+  check_map();
+  gcl_span_give(c); /* [4, 9) free at the break again */
+  gcl_span_t *d = gcl_span_take(4, 8, GCL_SPAN_LARGE);
+  ck_assert_uint_eq(slot_index(d), 8);
+  ck_assert_uint_eq(gcl_spans.top, 12 * SLOT);
+  gcl_span_t *front = gcl_span_of((void *)(gcl_spans.base + 4 * SLOT));
+  ck_assert_int_eq(front->kind, GCL_SPAN_FREE);
+  ck_assert_uint_eq(front->slots, 4);
+  ck_assert_ptr_eq(gcl_span_of((void *)a->start), a);
   check_map();
 }
 END_TEST
@@ -247,6 +275,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, purge_after_the_delay);
   tcase_add_test(t, aligned_spans);
   tcase_add_test(t, resize_in_place);
+  tcase_add_test(t, a_free_span_at_the_break_grows);
   tcase_add_test(t, exhaustion_is_clean_and_recoverable);
   tcase_add_test(t, a_mapping_over_the_arena_is_not_taken);
   suite_add_tcase(s, t);
