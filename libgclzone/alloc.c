@@ -59,10 +59,11 @@ static unsigned class_for(size_t size, size_t align) {
 }
 
 /* The fast path's miss: the current slab s of the size's class (aligned to
- * align) has an empty free list. For a real slab (the empty span has no class), the
- * process is up and no debug mode is on: straight to the theap, which
- * gathers the slab's remote frees or finds another slab of the class; else
- * (no slab yet, a debug mode, the arena full: errno) the slow path. (Not an
+ * align) has an empty free list. For a real slab (the empty span has no
+ * class), the process is up and no debug mode is on: straight to the
+ * theap, which gathers the slab's remote frees or finds another slab of the
+ * class; else (no slab yet, a debug mode, the arena full: errno) the slow
+ * path. (Not an
  * entry of its own: where it does not go to the slow path, a slab exists,
  * so the process is initialized.) */
 GCL_NOINLINE void *gcl_alloc_refill(size_t size, size_t align, gcl_span_t *s) {
@@ -272,8 +273,8 @@ static GCL_NOINLINE void *realloc_slow(void *p, size_t size, const gcl_foreign_t
  * whose pages it still fills to the last (what realloc_slow would keep in
  * place too). The block is checked as free's fast path checks it (a block
  * of its slab, without its free tag; CHECKS=0 drops that, as it does
- * there); anything else, a debug mode or a
- * check that fails, is realloc_slow's, which decides and reports. */
+ * there). Anything else, a debug mode or a check that fails, is
+ * realloc_slow's, which decides and reports. */
 void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   uintptr_t off = (uintptr_t)p - gcl_spans.base;
   if (gcl_likely(gcl_below_relaxed(off, &gcl_spans.top) && !gcl_debug_modes)) {
