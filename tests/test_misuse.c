@@ -71,36 +71,23 @@ START_TEST(invalid_pointers) {
 }
 END_TEST
 
+/* realloc of a freed block of sz[0] bytes to sz[1]: bigger, and the same
+ * size (the block would fit where it is: realloc's fast path must see that
+ * it is free), small and large. */
+static const size_t freed_sizes[][2] = {{100, 200}, {100, 100}, {1 << 20, 1 << 20}};
+
 static void use_after_free(void *arg) {
-  (void)arg;
-  char *p = gclzone_malloc(100);
+  const size_t *sz = arg;
+  char *p = gclzone_malloc(sz[0]);
   gclzone_free(p);
   REPORT(p);
-  gclzone_realloc(p, 200);
-}
-
-/* The same size again: the block would fit where it is. */
-static void use_after_free_fit(void *arg) {
-  (void)arg;
-  char *p = gclzone_malloc(100);
-  gclzone_free(p);
-  REPORT(p);
-  gclzone_realloc(p, 100);
-}
-
-static void use_after_free_fit_large(void *arg) {
-  (void)arg;
-  char *p = gclzone_malloc(1 << 20);
-  gclzone_free(p);
-  REPORT(p);
-  gclzone_realloc(p, 1 << 20);
+  gclzone_realloc(p, sz[1]);
 }
 
 START_TEST(realloc_of_freed_block) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
-  expect_fatal(use_after_free, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
-  expect_fatal(use_after_free_fit, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
-  expect_fatal(use_after_free_fit_large, NULL, "realloc of %p, which is not a live block from gclzone", NULL);
+  for (size_t i = 0; i < sizeof freed_sizes / sizeof freed_sizes[0]; i++)
+    expect_fatal(use_after_free, (void *)freed_sizes[i], "realloc of %p, which is not a live block from gclzone", NULL);
 }
 END_TEST
 
