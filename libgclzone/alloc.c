@@ -63,9 +63,8 @@ static unsigned class_for(size_t size, size_t align) {
  * class), the process is up and no debug mode is on: straight to the
  * theap, which gathers the slab's remote frees or finds another slab of the
  * class; else (no slab yet, a debug mode, the arena full: errno) the slow
- * path. (Not an
- * entry of its own: where it does not go to the slow path, a slab exists,
- * so the process is initialized.) */
+ * path. (Not an entry of its own: where it does not go to the slow path, a
+ * slab exists, so the process is initialized.) */
 GCL_NOINLINE void *gcl_alloc_refill(size_t size, size_t align, gcl_span_t *s) {
   if (gcl_likely(s->sclass)) {
     void *b = gcl_theap_alloc(gcl_theap_self(), s->sclass);
@@ -204,6 +203,13 @@ static gcl_span_t *live_or_fatal(const void *p, enum gcl_fatal misuse) {
   return s;
 }
 
+/* realloc keeps a block where it is (one that large blocks' own rules do
+ * not cover) while the new size fits its capacity and moving would not save
+ * at least half of it. */
+static inline bool fits_in_place(size_t size, size_t cap) {
+  return size <= cap && size > cap / 2;
+}
+
 /* realloc of live block p of span s in an exact mode: the same contract,
  * on the sizes asked for (exact_size), with room for the trailer. */
 static void *realloc_exact(void *p, gcl_span_t *s, size_t size, const gcl_foreign_t *foreign) {
@@ -215,7 +221,7 @@ static void *realloc_exact(void *p, gcl_span_t *s, size_t size, const gcl_foreig
   if (size > PTRDIFF_MAX) return enomem();
   size_t room = gcl_debug_room(size);
   if (s->kind == GCL_SPAN_SLAB) {
-    if (room <= cap && room > cap / 2) {
+    if (fits_in_place(room, cap)) {
       gcl_debug_resize(p, old, size, cap);
       return p;
     }
@@ -258,8 +264,8 @@ static GCL_NOINLINE void *realloc_slow(void *p, size_t size, const gcl_foreign_t
       gcl_span_t *t = gcl_span_large_moved(size);
       q = t ? (void *)t->start : NULL;
     }
-  } else if (size <= old && size > old / 2) {
-    return p; /* fits, and moving would not save at least half */
+  } else if (fits_in_place(size, old)) {
+    return p;
   }
   if (!q) q = gcl_alloc_malloc(size);
   if (!q) return NULL; /* errno is ENOMEM; p is untouched */
@@ -280,13 +286,12 @@ void *gcl_alloc_realloc(void *p, size_t size, const gcl_foreign_t *foreign) {
   if (gcl_likely(gcl_below_relaxed(off, &gcl_spans.top) && !gcl_debug_modes)) {
     gcl_span_t *s = gcl_spans.map[off >> GCL_SLOT_SHIFT];
     if (s->kind == GCL_SPAN_SLAB) {
-      size_t bs = s->block_size;
-      if (size <= bs && size > bs / 2 &&
+      if (fits_in_place(size, s->block_size) &&
           (!GCL_CHECKS || (gcl_span_is_block(s, (uintptr_t)p, gcl_load_relaxed(&s->bump_key)) &&
                            ((gcl_block_t *)p)->tag != gcl_span_free_tag(s, p))))
         return p;
     } else if (s->kind == GCL_SPAN_LARGE && (uintptr_t)p == s->start && size > GCL_MEDIUM_MAX &&
-               gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start) {
+               gcl_span_large_same_pages(s, size)) {
       return p;
     }
   }

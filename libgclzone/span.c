@@ -640,16 +640,21 @@ static bool resize(gcl_span_t *s, size_t slots) {
   return true;
 }
 
+/* Large block s would keep the same pages at `size` bytes: a resize
+ * changes nothing, and needs no lock (only the block's holder, the caller,
+ * writes its usable end). The common case of a buffer grown a few bytes at
+ * a time (also realloc's fast path, alloc.c). */
+bool gcl_span_large_same_pages(const gcl_span_t *s, size_t size) {
+  return gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start;
+}
+
 /* realloc of large block s to `size` (> GCL_MEDIUM_MAX): true when the
  * block stays where it is. It stays while its slots hold the new size and
  * it would not shrink below half of them; otherwise the span is resized in
  * place when its neighbour allows (growing: with growth room if it can).
  * false: the caller moves the block (to gcl_span_large_moved). */
 bool gcl_span_large_resize(gcl_span_t *s, size_t size) {
-  /* The same pages as now: nothing changes, and no lock is needed (only
-   * the block's holder, the caller, writes its usable end). The common
-   * case of a buffer grown a few bytes at a time. */
-  if (gcl_span_large_good_size(size) == gcl_load_relaxed(&s->usable_end) - s->start) return true;
+  if (gcl_span_large_same_pages(s, size)) return true;
   size_t slots = large_slots(size);
   gcl_prim_lock(&gcl_span_lock);
   uintptr_t old_end = s->start + bytes_of(s->slots), old_usable = s->usable_end;
