@@ -67,7 +67,7 @@ static unsigned class_for(size_t size, size_t align) {
  * slab exists, so the process is initialized.) */
 GCL_NOINLINE void *gcl_alloc_refill(size_t size, size_t align, gcl_span_t *s) {
   if (gcl_likely(s->sclass)) {
-    void *b = gcl_theap_alloc(gcl_theap_self(), s->sclass);
+    void *b = gcl_theap_alloc(gcl_theap_self(), s->sclass, align);
     if (gcl_likely(b != NULL)) return b;
   }
   return gcl_alloc_slow(size, align, false);
@@ -87,22 +87,19 @@ GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
   }
   unsigned c = class_for(room, align);
   void *p;
-  size_t usable;
   bool zeroed = false;
   if (c) {
-    p = gcl_theap_alloc(h, c);
-    usable = gcl_slab_class_size(c);
-    zeroed = gcl_debug_hardened(); /* hardened free blocks are zero (slab.c checked) */
+    p = gcl_theap_alloc(h, c, align); /* a block of c or of a larger class (theap.c) */
+    zeroed = gcl_debug_hardened();    /* hardened free blocks are zero (slab.c checked) */
   } else {
     gcl_span_t *s = gcl_span_large_alloc(room, align);
     p = s ? (void *)s->start : NULL;
-    usable = s ? gcl_span_usable(s) : 0;
     zeroed = s && (s->flags & GCL_SPAN_ZERO);
   }
   if (!p) return enomem();
   /* Describe the block before writing to it: memcheck may still see the
    * memory as freed blocks of an earlier span. */
-  if (gcl_unlikely(gcl_debug_modes)) gcl_debug_alloc(p, size, usable, zero && zeroed);
+  if (gcl_unlikely(gcl_debug_modes)) gcl_debug_alloc(p, size, gcl_span_usable(gcl_span_of(p)), zero && zeroed);
   if (zero && !zeroed) memset(p, 0, size);
   return p;
 }
@@ -377,7 +374,9 @@ size_t gcl_alloc_block_size(const void *p) {
   return s ? gcl_span_usable(s) : 0;
 }
 
-/* What a request of `size` bytes really gets: its class, or whole pages. */
+/* What a request of `size` bytes gets: its class, or whole pages. From a
+ * page up a block may be bigger: a larger class's free block (theap.c's
+ * larger_free), at most four times the size. */
 size_t gcl_alloc_good_size(size_t size) {
   if (size <= GCL_MEDIUM_MAX) return gcl_slab_class_size(gcl_slab_class_of(size));
   return gcl_span_large_good_size(size);

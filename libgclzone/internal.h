@@ -115,6 +115,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_NCLASSES 69           /* classes 1..68; 0 is unused */
 #define GCL_SLAB_MIN_BLOCKS 32     /* a slab aims at this many blocks... */
 #define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (slab.c: gcl_slab_slots) */
+#define GCL_SHARE_MIN 4096        /* from this block size a class may take a larger class's free block (theap.c) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
@@ -566,7 +567,7 @@ extern gcl_theap_t gcl_theap_empty; /* the theap of a thread that has none yet *
 extern gcl_lock_t gcl_theap_lock;
 extern gcl_lock_t gcl_theap_orphan_lock;
 bool gcl_theap_reset(void);
-gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c);
+gcl_block_t *gcl_theap_alloc(gcl_theap_t *h, unsigned c, size_t align);
 void gcl_theap_free(gcl_span_t *s, gcl_block_t *b);
 void gcl_theap_span_empty(gcl_span_t *s);
 bool gcl_theap_tag_is_free(gcl_span_t *s, const gcl_block_t *b);

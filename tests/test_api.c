@@ -333,9 +333,15 @@ START_TEST(aligned_blocks_take_the_smallest_aligned_class) {
           p[r] = gclzone_aligned_alloc(a, n);
           ck_assert_ptr_nonnull(p[r]);
           ck_assert_msg((uintptr_t)p[r] % a == 0, "%p (%zu B) not aligned to %zu", p[r], n, a);
-          if (want) ck_assert_msg(gclzone_usable_size(p[r]) == want, "%zu B at %zu: %zu, not %zu", n, a,
-                                  gclzone_usable_size(p[r]), want);
-          else ck_assert_uint_ge(gclzone_usable_size(p[r]), n); /* no class: a large block */
+          size_t u = gclzone_usable_size(p[r]);
+          /* The first reuses the block of want's class that the loop above
+           * freed; the others may be a larger class's free block (theap.c's
+           * larger_free: from a page up, at most four times the size). */
+          if (want && (r == 0 || want < 4096))
+            ck_assert_msg(u == want, "%zu B at %zu (#%d): %zu, not %zu", n, a, r, u, want);
+          else if (want)
+            ck_assert_msg(u >= want && u <= 4 * want && u % a == 0, "%zu B at %zu (#%d): %zu, for %zu", n, a, r, u, want);
+          else ck_assert_uint_ge(u, n); /* no class: a large block */
           memset(p[r], r + 1, n);
         }
         for (int r = 0; r < 3; r++) {

@@ -40,6 +40,47 @@ START_TEST(blocks_fill_their_class) {
 }
 END_TEST
 
+/* theap.c's larger_free, in a thread of its own (a theap with no slab yet):
+ * from a page up, a class with no free block takes a free block of a
+ * larger class, at most four times its size and aligned as asked, before
+ * it touches fresh memory; below a page, never. */
+static void *larger_free_blocks(void *arg) {
+  (void)arg;
+  char *big = gclzone_malloc(20000); /* class 20480 */
+  ck_assert_ptr_nonnull(big);
+  memset(big, 1, 20000);
+  gclzone_free(big); /* its slab stays: it is the class's current one */
+  char *q = gclzone_malloc(10000);   /* class 10240: no slab, 20480 <= 4 * 10240 */
+  ck_assert_ptr_eq(q, big);
+  ck_assert_uint_eq(gclzone_usable_size(q), 20480);
+  memset(q, 2, 20480);
+  gclzone_free(q);
+  char *r = gclzone_malloc(4000);    /* class 4096: 20480 is more than four times it */
+  ck_assert_ptr_ne(r, big);
+  ck_assert_uint_eq(gclzone_usable_size(r), 4096);
+  gclzone_free(r);
+  char *s = gclzone_malloc(3000);    /* under a page: its own class only, not r's free block */
+  ck_assert_ptr_ne(s, r);
+  ck_assert_uint_eq(gclzone_usable_size(s), 3072);
+  gclzone_free(s);
+  char *b = gclzone_malloc(24000);   /* class 24576, a multiple of 8192; 20480 is not */
+  ck_assert_uint_eq(gclzone_usable_size(b), 24576);
+  gclzone_free(b);
+  char *x = gclzone_aligned_alloc(8192, 5000); /* class 8192: no slab; 20480's block is free but misaligned */
+  ck_assert_ptr_eq(x, b);
+  ck_assert_uint_eq((uintptr_t)x % 8192, 0);
+  gclzone_free(x);
+  return NULL;
+}
+
+START_TEST(medium_classes_take_larger_free_blocks) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, larger_free_blocks, NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
 START_TEST(stats_count_blocks_exactly) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   gclzone_stats_t s0, s1, s2;
@@ -412,6 +453,7 @@ Suite *suite_heap(void) {
   tcase_set_timeout(t, 60);
   tcase_add_test(t, size_classes_are_sound);
   tcase_add_test(t, blocks_fill_their_class);
+  tcase_add_test(t, medium_classes_take_larger_free_blocks);
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);

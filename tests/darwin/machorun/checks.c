@@ -622,7 +622,8 @@ static void malloc_family_through_the_default_zone(void) {
   for (size_t n = 0; n < 300000; n = n < 2048 ? n + 7 : n + n / 5) {
     size_t g = malloc_good_size(n);
     void *b = lm_malloc(g);
-    CHECK(g >= n && lm_malloc_size(b) == g && malloc_good_size(g) == g);
+    size_t got = lm_malloc_size(b); /* from a page up, maybe a larger class's free block (theap.c) */
+    CHECK(g >= n && (g < 4096 ? got == g : got >= g && got <= 4 * g) && malloc_good_size(g) == g);
     lm_free(b);
   }
   char *small = lm_malloc(100), *big = lm_malloc(1 << 20);
