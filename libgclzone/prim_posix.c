@@ -294,12 +294,20 @@ int gcl_prim_file_map(int fd, uint64_t offset, void *addr, size_t len) {
 
 /* Asked once: large blocks round to it on every realloc, and glibc's
  * sysconf is a switch over every name, not a load (a tenth of bench's
- * realloc workload). Threads racing here store the same value. */
+ * realloc workload). Threads racing here store the same value. On Linux
+ * the kernel's auxiliary vector says it: sysconf's jump table lies in
+ * glibc's read-only data (2.36), which a small process otherwise never
+ * reads, and its first read maps 64 KiB of it (the kernel's fault-around). */
 size_t gcl_prim_page_size(void) {
   static size_t page;
   size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
   if (__builtin_expect(p == 0, 0)) {
+#if GCL_OS_LINUX
+    p = (size_t)getauxval(AT_PAGESZ);
+    if (p == 0) p = (size_t)sysconf(_SC_PAGESIZE);
+#else
     p = (size_t)sysconf(_SC_PAGESIZE);
+#endif
     __atomic_store_n(&page, p, __ATOMIC_RELAXED);
   }
   return p;
