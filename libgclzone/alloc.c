@@ -376,7 +376,7 @@ size_t gcl_alloc_block_size(const void *p) {
 
 /* What a request of `size` bytes gets: its class, or whole pages. From a
  * page up a block may be bigger: a larger class's free block (theap.c's
- * larger_free), at most four times the size. */
+ * larger_free), at most twice the size. */
 size_t gcl_alloc_good_size(size_t size) {
   if (size <= GCL_MEDIUM_MAX) return gcl_slab_class_size(gcl_slab_class_of(size));
   return gcl_span_large_good_size(size);

@@ -336,11 +336,11 @@ START_TEST(aligned_blocks_take_the_smallest_aligned_class) {
           size_t u = gclzone_usable_size(p[r]);
           /* The first reuses the block of want's class that the loop above
            * freed; the others may be a larger class's free block (theap.c's
-           * larger_free: from a page up, at most four times the size). */
+           * larger_free: from a page up, at most twice the size). */
           if (want && (r == 0 || want < 4096))
             ck_assert_msg(u == want, "%zu B at %zu (#%d): %zu, not %zu", n, a, r, u, want);
           else if (want)
-            ck_assert_msg(u >= want && u <= 4 * want && u % a == 0, "%zu B at %zu (#%d): %zu, for %zu", n, a, r, u, want);
+            ck_assert_msg(u >= want && u <= 2 * want && u % a == 0, "%zu B at %zu (#%d): %zu, for %zu", n, a, r, u, want);
           else ck_assert_uint_ge(u, n); /* no class: a large block */
           memset(p[r], r + 1, n);
         }

@@ -42,34 +42,43 @@ END_TEST
 
 /* theap.c's larger_free, in a thread of its own (a theap with no slab yet):
  * from a page up, a class with no free block takes a free block of a
- * larger class, at most four times its size and aligned as asked, before
- * it touches fresh memory; below a page, never. */
+ * larger class, at most twice its size and aligned as asked, before it
+ * touches fresh memory; below a page, never. */
 static void *larger_free_blocks(void *arg) {
   (void)arg;
   char *big = gclzone_malloc(20000); /* class 20480 */
   ck_assert_ptr_nonnull(big);
   memset(big, 1, 20000);
   gclzone_free(big); /* its slab stays: it is the class's current one */
-  char *q = gclzone_malloc(10000);   /* class 10240: no slab, 20480 <= 4 * 10240 */
+  char *q = gclzone_malloc(10000);   /* class 10240: no slab, 20480 <= 2 * 10240 */
   ck_assert_ptr_eq(q, big);
   ck_assert_uint_eq(gclzone_usable_size(q), 20480);
   memset(q, 2, 20480);
   gclzone_free(q);
-  char *r = gclzone_malloc(4000);    /* class 4096: 20480 is more than four times it */
+  char *r = gclzone_malloc(9000);    /* class 9216: 20480 is more than twice it */
   ck_assert_ptr_ne(r, big);
-  ck_assert_uint_eq(gclzone_usable_size(r), 4096);
-  gclzone_free(r);
-  char *s = gclzone_malloc(3000);    /* under a page: its own class only, not r's free block */
-  ck_assert_ptr_ne(s, r);
+  ck_assert_uint_eq(gclzone_usable_size(r), 9216);
+  char *r2 = gclzone_malloc(4000);   /* class 4096: r's class is not free, 20480 too big */
+  ck_assert_uint_eq(gclzone_usable_size(r2), 4096);
+  gclzone_free(r2);
+  char *s = gclzone_malloc(3000);    /* under a page: its own class only, not r2's free block */
+  ck_assert_ptr_ne(s, r2);
   ck_assert_uint_eq(gclzone_usable_size(s), 3072);
   gclzone_free(s);
-  char *b = gclzone_malloc(24000);   /* class 24576, a multiple of 8192; 20480 is not */
-  ck_assert_uint_eq(gclzone_usable_size(b), 24576);
+  gclzone_free(r);
+  char *hold = gclzone_malloc(20000); /* big's block again, held: not free for what follows */
+  ck_assert_ptr_eq(hold, big);
+  char *m = gclzone_malloc(12000);   /* class 12288: not a multiple of 8192 */
+  char *b = gclzone_malloc(16000);   /* class 16384: a multiple of 8192 */
+  ck_assert_uint_eq(gclzone_usable_size(m), 12288);
+  ck_assert_uint_eq(gclzone_usable_size(b), 16384);
+  gclzone_free(m);
   gclzone_free(b);
-  char *x = gclzone_aligned_alloc(8192, 5000); /* class 8192: no slab; 20480's block is free but misaligned */
+  char *x = gclzone_aligned_alloc(8192, 5000); /* class 8192: no slab; 12288's block is free but misaligned */
   ck_assert_ptr_eq(x, b);
   ck_assert_uint_eq((uintptr_t)x % 8192, 0);
   gclzone_free(x);
+  gclzone_free(hold);
   return NULL;
 }
 

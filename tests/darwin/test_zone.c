@@ -338,10 +338,10 @@ START_TEST(good_size_is_what_malloc_gives) {
     ck_assert_uint_ge(g, n);
     void *p = lm_malloc(g);
     /* From a page up the block may be a larger class's free one, at most
-     * four times the size (theap.c's larger_free). */
+     * twice the size (theap.c's larger_free). */
     size_t got = lm_malloc_size(p);
     if (g < 4096) ck_assert_uint_eq(got, g);
-    else ck_assert_msg(got >= g && got <= 4 * g, "malloc(%zu): %zu", g, got);
+    else ck_assert_msg(got >= g && got <= 2 * g, "malloc(%zu): %zu", g, got);
     ck_assert_uint_eq(malloc_good_size(g), g);
     lm_free(p);
   }
