@@ -115,7 +115,8 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_NCLASSES 69           /* classes 1..68; 0 is unused */
 #define GCL_SLAB_MIN_BLOCKS 32     /* a slab aims at this many blocks... */
 #define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (slab.c: gcl_slab_slots) */
-#define GCL_SHARE_MIN 4096        /* from this block size a class may take a larger class's free block (theap.c) */
+#define GCL_SHARE_MIN 4096        /* from this block size a class may take a larger class's free block... */
+#define GCL_SHARE_FACTOR 2        /* ...at most this many times its own size (theap.c: larger_free) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */

@@ -399,19 +399,18 @@ static gcl_block_t *front_pop(gcl_theap_t *h, unsigned c, gcl_span_t *s) {
 }
 
 /* Class c's own slabs have no free block: a free block of a larger class,
- * at most twice c's block size and a multiple of align, from h's current
- * slab of that class, or NULL. Only for blocks of a page and more
- * (GCL_SHARE_MIN), whose pages are their own: the larger block's pages were
- * touched by its last user, where a fresh block of c would touch new ones.
- * So a mix of sizes keeps resident about what it uses, not every class's
- * own high-water mark of blocks: bench's medium (64 live blocks of 4 to 256
- * KiB, 40 classes) peaked at 16.5 MiB resident, 13.8 MiB with this (glibc,
- * which coalesces, 8.7). Four times the size gave 13.3 MiB, but realloc's
- * growing buffers then sat in blocks up to four times their size (72.4 MiB
- * peak against 67.3) and the longer scan cost 0.4 instructions a pair at
- * 8 KiB, where a slab hands out its never-used blocks one at a time. */
+ * at most GCL_SHARE_FACTOR times c's block size and a multiple of align,
+ * from h's current slab of that class, or NULL. Only for blocks of 4 KiB
+ * and more (GCL_SHARE_MIN), whose pages are their own: the larger block's
+ * pages were touched by its last user, where a fresh block of c would touch
+ * new ones. So a mix of sizes keeps resident about what it uses, not every
+ * class's own high-water mark of blocks: bench's medium (64 live blocks of
+ * 4 to 256 KiB, 40 classes) peaked at 16.4 MiB resident at scale 1, 13.9
+ * MiB with this (glibc, which coalesces, 8.7). Four times the size gave
+ * 13.0 MiB, but realloc's growing buffers then sat in blocks up to four
+ * times theirs (72.4 MiB peak against 67.1; twice: 67.8). */
 static gcl_block_t *larger_free(gcl_theap_t *h, unsigned c, size_t align) {
-  unsigned last = gcl_slab_class_of(2 * gcl_slab_class_size(c));
+  unsigned last = gcl_slab_class_of(GCL_SHARE_FACTOR * gcl_slab_class_size(c));
   if (last >= GCL_NCLASSES) last = GCL_NCLASSES - 1;
   for (unsigned d = c + 1; d <= last; d++) {
     gcl_span_t *s = h->queue[d].first;
