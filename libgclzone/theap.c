@@ -130,11 +130,17 @@ static gcl_span_t *slab_new(gcl_theap_t *h, unsigned c) {
   return s;
 }
 
+/* A full slab has a free block again: back into its class's queue, at the
+ * front (the class's current slab) when the current one has no free block,
+ * so that the next malloc of the class takes the fast path rather than
+ * miss, scan and switch. */
 static void slab_to_queue(gcl_theap_t *h, gcl_span_t *s) {
   q_remove(&h->full, s);
   __atomic_store_n(&s->full, 0, __ATOMIC_SEQ_CST);
   set_fast_owner(s, h);
-  q_push_back(&h->queue[s->sclass], s);
+  gcl_span_t *cur = h->queue[s->sclass].first;
+  if (cur && cur->free) q_push_back(&h->queue[s->sclass], s);
+  else q_push_front(&h->queue[s->sclass], s);
   set_current(h, s->sclass);
 }
 

@@ -82,6 +82,42 @@ static void *larger_free_blocks(void *arg) {
   return NULL;
 }
 
+/* theap.c's slab_to_queue, in a thread of its own: a free into a full slab
+ * makes it the class's current slab when the current one has no free block
+ * (the next malloc takes the fast path), and puts it behind the current one
+ * when that has a free block. 8 KiB blocks: a slab hands out its
+ * never-used blocks one at a time, so the current one's list is empty
+ * whenever its last block went out. */
+static void *full_slab_returns(void *arg) {
+  (void)arg;
+  static void *a[64];
+  unsigned c = gcl_slab_class_of(8192);
+  size_t n = (gcl_slab_slots(c) << GCL_SLOT_SHIFT) / 8192;
+  ck_assert_uint_le(n, 64);
+  for (size_t i = 0; i < n; i++) a[i] = gclzone_malloc(8192);
+  char *b0 = gclzone_malloc(8192); /* slab A is full: a new slab B */
+  ck_assert_ptr_ne(gcl_span_of(b0), gcl_span_of(a[0]));
+  gclzone_free(a[5]); /* B has no free block: A comes first */
+  gclzone_free(b0);   /* B has one now, but A is current */
+  ck_assert_ptr_eq(gclzone_malloc(8192), a[5]);
+  ck_assert_ptr_eq(gclzone_malloc(8192), b0); /* A is full again: B's */
+  gclzone_free(b0);   /* B, current, has a free block */
+  gclzone_free(a[7]); /* so full A goes behind it */
+  ck_assert_ptr_eq(gclzone_malloc(8192), b0);
+  ck_assert_ptr_eq(gclzone_malloc(8192), a[7]);
+  gclzone_free(b0);
+  for (size_t i = 0; i < n; i++) gclzone_free(a[i]);
+  return NULL;
+}
+
+START_TEST(a_full_slab_freed_into_comes_first) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, full_slab_returns, NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
 START_TEST(medium_classes_take_larger_free_blocks) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   pthread_t t;
@@ -463,6 +499,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, size_classes_are_sound);
   tcase_add_test(t, blocks_fill_their_class);
   tcase_add_test(t, medium_classes_take_larger_free_blocks);
+  tcase_add_test(t, a_full_slab_freed_into_comes_first);
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);
