@@ -212,6 +212,7 @@ typedef struct gcl_theap {
   gcl_span_t *cur[GCL_NCLASSES];
   gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
   gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
+  uint64_t idle[(GCL_NCLASSES + 63) / 64]; /* small classes whose current slab was left empty (a hint) */
   uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
   uint32_t live;                   /* the theap belongs to a running thread */
   uintptr_t thread;                /* that thread's gcl_prim_thread_self() */

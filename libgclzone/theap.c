@@ -121,7 +121,35 @@ static void disown(gcl_span_t *s) {
 
 /* ---- slabs in a theap ----------------------------------------------------------- */
 
+/* Take an empty slab out of h's queue and give it back to the arena. */
+static void slab_give(gcl_theap_t *h, gcl_span_t *s) {
+  q_remove(&h->queue[s->sclass], s);
+  disown(s);
+  gcl_span_give(s);
+}
+
+/* Give back the current slabs of h's other classes that were left empty
+ * (gcl_theap_span_empty keeps a class's current slab when its last block
+ * comes back, so that a malloc/free loop does not churn the arena). Before
+ * a new slab takes fresh pages, their pages go to it instead: a program
+ * that works through many sizes in turn (bench's batches: 16 classes) had
+ * every class's last slab resident and empty. The bits are hints, set by
+ * the free that emptied the slab: a slab used again since stays. */
+static void idle_give(gcl_theap_t *h, unsigned c) {
+  for (unsigned w = 0; w < sizeof h->idle / sizeof h->idle[0]; w++) {
+    for (uint64_t bits = h->idle[w]; bits; bits &= bits - 1) {
+      unsigned d = w * 64 + (unsigned)__builtin_ctzll(bits);
+      gcl_span_t *s = h->queue[d].first;
+      if (d == c || !s || s->used) continue;
+      slab_give(h, s);
+      set_current(h, d);
+    }
+    h->idle[w] = 0;
+  }
+}
+
 static gcl_span_t *slab_new(gcl_theap_t *h, unsigned c) {
+  idle_give(h, c);
   gcl_span_t *s = gcl_span_take(gcl_slab_slots(c), 1, GCL_SPAN_SLAB);
   if (!s) return NULL;
   gcl_slab_init(s, c);
@@ -169,13 +197,6 @@ static bool revive_full(gcl_theap_t *h, unsigned c) {
     }
   }
   return got;
-}
-
-/* Take an empty slab out of h's queue and give it back to the arena. */
-static void slab_give(gcl_theap_t *h, gcl_span_t *s) {
-  q_remove(&h->queue[s->sclass], s);
-  disown(s);
-  gcl_span_give(s);
 }
 
 /* ---- orphans -------------------------------------------------------------------- */
@@ -508,11 +529,16 @@ bool gcl_theap_tag_is_free(gcl_span_t *s, const gcl_block_t *b) {
 
 /* A slab in its theap's queue has no block out. Keep it if it is the
  * class's current slab (a malloc/free loop would otherwise churn the
- * arena), or if its theap is a fork child's vanished thread's (whose queue
- * cannot be trusted); else give it back. errno is kept: free's contract. */
+ * arena; a small class's is marked idle, for idle_give), or if its theap is
+ * a fork child's vanished thread's (whose queue cannot be trusted); else
+ * give it back. errno is kept: free's contract. */
 GCL_NOINLINE void gcl_theap_span_empty(gcl_span_t *s) {
   gcl_theap_t *h = gcl_load_relaxed(&s->theap);
-  if (!h->live || h->queue[s->sclass].first == s) return;
+  if (!h->live) return;
+  if (h->queue[s->sclass].first == s) {
+    if (s->block_size < GCL_SHARE_MIN) h->idle[s->sclass / 64] |= (uint64_t)1 << (s->sclass % 64); /* idle_give */
+    return;
+  }
   int saved = errno;
   slab_give(h, s);
   errno = saved;

@@ -118,6 +118,45 @@ START_TEST(a_full_slab_freed_into_comes_first) {
 }
 END_TEST
 
+/* theap.c's idle_give, in a thread of its own: a small class's current
+ * slab left empty stays while the thread allocates from slabs it has, and
+ * is given back when another class needs a new slab; one with a block out
+ * stays. */
+static void *idle_slabs_given(void *arg) {
+  (void)arg;
+  size_t slab48 = gcl_slab_slots(gcl_slab_class_of(48)) << GCL_SLOT_SHIFT;
+  size_t slab224 = gcl_slab_slots(gcl_slab_class_of(224)) << GCL_SLOT_SHIFT;
+  gclzone_stats_t s0, s1;
+  gclzone_free(gclzone_malloc(48)); /* a slab of 48 B blocks, now empty: it stays, current */
+  gclzone_stats(&s0);
+  void *p = gclzone_malloc(48);     /* from it again: no new slab */
+  gclzone_free(p);
+  gclzone_stats(&s1);
+  ck_assert_uint_eq(s1.arena_used_bytes, s0.arena_used_bytes);
+  void *q = gclzone_malloc(224);    /* a new slab: the idle one goes back first */
+  gclzone_stats(&s1);
+  ck_assert_uint_eq(s1.arena_used_bytes, s0.arena_used_bytes - slab48 + slab224);
+  void *keep = gclzone_malloc(48);  /* a new slab of 48 B blocks (its old one went back) */
+  gclzone_stats(&s0);
+  ck_assert_uint_eq(s0.arena_used_bytes, s1.arena_used_bytes + slab48);
+  gclzone_free(q);                  /* 224's slab left empty, 48's holds a block */
+  void *r = gclzone_malloc(1000);   /* a new slab: 224's goes back, 48's stays */
+  gclzone_stats(&s1);
+  size_t slab1000 = gcl_slab_slots(gcl_slab_class_of(1000)) << GCL_SLOT_SHIFT;
+  ck_assert_uint_eq(s1.arena_used_bytes, s0.arena_used_bytes - slab224 + slab1000);
+  gclzone_free(keep);
+  gclzone_free(r);
+  return NULL;
+}
+
+START_TEST(idle_small_slabs_go_back_for_a_new_slab) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, idle_slabs_given, NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
 START_TEST(medium_classes_take_larger_free_blocks) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   pthread_t t;
@@ -500,6 +539,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, blocks_fill_their_class);
   tcase_add_test(t, medium_classes_take_larger_free_blocks);
   tcase_add_test(t, a_full_slab_freed_into_comes_first);
+  tcase_add_test(t, idle_small_slabs_go_back_for_a_new_slab);
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);

@@ -702,7 +702,9 @@ START_TEST(renaming_makes_the_zone_page_read_only) {
   malloc_set_zone_name(gz, name);
   ck_assert_str_eq(gz->zone_name, name);
   ck_assert(ours(gz->zone_name));
-  ck_assert(!ours(old));
+  /* The old name was freed: no longer a block, or the new name took its
+   * address (theap.c gives its emptied slab to the new name's class). */
+  ck_assert(!ours(old) || gz->zone_name == old);
   char err[256];
   int st = run_captured(write_zone_page, NULL, err, sizeof err);
   ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "the zone page is still writable");
