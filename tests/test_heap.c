@@ -19,6 +19,13 @@ START_TEST(size_classes_are_sound) {
     prev = sz;
   }
   ck_assert_uint_eq(prev, GCL_MEDIUM_MAX);
+  /* 16 bytes over 1, 2 and 4 KiB (a power-of-two buffer with a header), not over 8 KiB */
+  static const size_t head[][2] = {{1032, 1040}, {1040, 1040}, {1041, 1280}, {2056, 2064},
+                                   {2065, 2560}, {4104, 4112}, {4113, 4608}, {8200, 9216}};
+  for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+    ck_assert_uint_eq(gcl_slab_class_size(gcl_slab_class_of(head[i][0])), head[i][1]);
+  for (size_t n = GCL_DIRECT_MAX + 1; n <= GCL_MEDIUM_MAX; n++) /* the medium fast path's formula */
+    ck_assert_uint_eq(gcl_slab_class_of_big(n), gcl_slab_class_of(n));
   ck_assert_uint_eq(gcl_slab_class_of(0), 1);
   for (size_t n = 0; n <= GCL_DIRECT_MAX; n++) /* direct[] slots share classes correctly */
     ck_assert_uint_eq(gcl_slab_class_of(n == 0 ? 1 : ((n + 15) / 16) * 16), gcl_slab_class_of(n));
