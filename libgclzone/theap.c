@@ -536,7 +536,10 @@ GCL_NOINLINE void gcl_theap_span_empty(gcl_span_t *s) {
   gcl_theap_t *h = gcl_load_relaxed(&s->theap);
   if (!h->live) return;
   if (h->queue[s->sclass].first == s) {
-    if (s->block_size < GCL_SHARE_MIN) h->idle[s->sclass / 64] |= (uint64_t)1 << (s->sclass % 64); /* idle_give */
+    /* For idle_give; not in a debug mode, where the slab stays so that a
+     * second free of its last block is named a double free (the hardened
+     * mode's probes), not a free of no block. */
+    if (s->block_size < GCL_SHARE_MIN && !gcl_debug_modes) h->idle[s->sclass / 64] |= (uint64_t)1 << (s->sclass % 64);
     return;
   }
   int saved = errno;
