@@ -47,6 +47,14 @@ START_TEST(blocks_fill_their_class) {
 }
 END_TEST
 
+/* Run fn in a thread of its own, whose theap has no slab yet. */
+static void in_a_new_thread(void *(*fn)(void *)) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, fn, NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
 /* theap.c's larger_free, in a thread of its own (a theap with no slab yet):
  * from a page up, a class with no free block takes a free block of a
  * larger class, at most twice its size and aligned as asked, before it
@@ -118,10 +126,7 @@ static void *full_slab_returns(void *arg) {
 }
 
 START_TEST(a_full_slab_freed_into_comes_first) {
-  ck_assert_int_eq(gclzone_init(NULL), 0);
-  pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, full_slab_returns, NULL), 0);
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  in_a_new_thread(full_slab_returns);
 }
 END_TEST
 
@@ -157,18 +162,12 @@ static void *idle_slabs_given(void *arg) {
 }
 
 START_TEST(idle_small_slabs_go_back_for_a_new_slab) {
-  ck_assert_int_eq(gclzone_init(NULL), 0);
-  pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, idle_slabs_given, NULL), 0);
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  in_a_new_thread(idle_slabs_given);
 }
 END_TEST
 
 START_TEST(medium_classes_take_larger_free_blocks) {
-  ck_assert_int_eq(gclzone_init(NULL), 0);
-  pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, NULL, larger_free_blocks, NULL), 0);
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  in_a_new_thread(larger_free_blocks);
 }
 END_TEST
 
