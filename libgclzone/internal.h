@@ -204,8 +204,8 @@ typedef struct gcl_spanq {
 /* A thread heap ("theap"): a thread's slabs. cur[c] is the current slab of
  * class c, and direct[] maps (size + 15) / 16 to cur[] of the size's class
  * for sizes up to GCL_DIRECT_MAX (8 KiB: 4 KiB of table), so malloc up to
- * there is one lookup (above, malloc computes the class first). Both point at an empty span where there
- * is no current slab, or in a debug mode. Not to be confused with the host
+ * there is one lookup (above, malloc computes the class first). Both point
+ * at an empty span where there is no current slab, or in a debug mode. Not to be confused with the host
  * heap (hostheap.c), the runtime's sbrk. */
 typedef struct gcl_theap {
   gcl_span_t *direct[GCL_DIRECT_N];
@@ -501,36 +501,45 @@ void gcl_slab_check_free(const gcl_span_t *s, const gcl_block_t *b);
  * multiple of 16; the waste is under 25%, and under 12.5% above 4 KiB. */
 #define GCL_HEAD_SHIFT 10 /* 1 KiB: the first power of two with a class 16 bytes over it */
 #define GCL_FINE_SHIFT 12 /* 4 KiB: eight classes per power of two from here */
+#define GCL_CLASS_1K 20   /* the class of 1 KiB; then five per power of two (16 over, four steps) */
+#define GCL_CLASS_4K 30   /* the class of 4 KiB; then nine (16 over, eight steps) */
 #define GCL_CLASS_8K 39   /* the class of 8 KiB: above it, eight classes per power of two and no more */
-static inline unsigned gcl_slab_class_of(size_t size) {
-  if (size <= 128) return size == 0 ? 1 : (unsigned)((size + 15) >> 4);
-  size_t m = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll(m);
-  if (b < GCL_HEAD_SHIFT) return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
-  if (b > GCL_FINE_SHIFT) return GCL_CLASS_8K + (b - GCL_FINE_SHIFT - 1u) * 8u + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
-  if (m - ((size_t)1 << b) < 16) return b == GCL_FINE_SHIFT ? 31u : 21u + (b - GCL_HEAD_SHIFT) * 5u; /* 16 bytes over */
-  if (b == GCL_FINE_SHIFT) return 31u + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
-  return 21u + (b - GCL_HEAD_SHIFT) * 5u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
-}
 
-/* The same for a size above 8 KiB (the medium fast path's: one formula). */
+_Static_assert(GCL_DIRECT_MAX == (size_t)2 << GCL_FINE_SHIFT, "direct[] ends where the 16-over classes do");
+
+/* The class of a size above 8 KiB (also the medium fast path's: one formula). */
 static inline unsigned gcl_slab_class_of_big(size_t size) {
   size_t m = size - 1;
   unsigned b = 63u - (unsigned)__builtin_clzll(m);
   return GCL_CLASS_8K + (b - GCL_FINE_SHIFT - 1u) * 8u + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
 }
 
+static inline unsigned gcl_slab_class_of(size_t size) {
+  if (size <= 128) return size == 0 ? 1 : (unsigned)((size + 15) >> 4);
+  if (size > GCL_DIRECT_MAX) return gcl_slab_class_of_big(size);
+  size_t m = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(m);
+  if (b < GCL_HEAD_SHIFT) return 8u + (b - 7u) * 4u + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
+  unsigned head = b == GCL_FINE_SHIFT ? GCL_CLASS_4K + 1u : GCL_CLASS_1K + 1u + (b - GCL_HEAD_SHIFT) * 5u;
+  if (m - ((size_t)1 << b) < 16) return head; /* at most 16 bytes over 2^b */
+  if (b == GCL_FINE_SHIFT) return head + (unsigned)((m >> (b - 3u)) & 7u) + 1u;
+  return head + (unsigned)((m >> (b - 2u)) & 3u) + 1u;
+}
+
 static inline size_t gcl_slab_class_size(unsigned c) {
   if (c <= 8) return (size_t)c << 4;
-  if (c <= 20) {
+  if (c <= GCL_CLASS_1K) {
     unsigned k = c - 9, b = 7 + k / 4;
     return (size_t)(5 + k % 4) << (b - 2);
   }
-  if (c <= 30) {
-    unsigned k = (c - 21) % 5, b = GCL_HEAD_SHIFT + (c - 21) / 5;
+  if (c <= GCL_CLASS_4K) {
+    unsigned k = (c - GCL_CLASS_1K - 1) % 5, b = GCL_HEAD_SHIFT + (c - GCL_CLASS_1K - 1) / 5;
     return k ? (size_t)(4 + k) << (b - 2) : ((size_t)1 << b) + 16;
   }
-  if (c <= GCL_CLASS_8K) return c == 31 ? ((size_t)1 << GCL_FINE_SHIFT) + 16 : (size_t)(8 + c - 31) << (GCL_FINE_SHIFT - 3);
+  if (c <= GCL_CLASS_8K) {
+    unsigned k = c - GCL_CLASS_4K - 1;
+    return k ? (size_t)(8 + k) << (GCL_FINE_SHIFT - 3) : ((size_t)1 << GCL_FINE_SHIFT) + 16;
+  }
   unsigned k = (c - GCL_CLASS_8K - 1) % 8, b = GCL_FINE_SHIFT + 1 + (c - GCL_CLASS_8K - 1) / 8;
   return (size_t)(9 + k) << (b - 3);
 }
