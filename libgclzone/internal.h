@@ -406,6 +406,9 @@ typedef struct gcl_spans {
   gcl_freeset_t free[2];  /* [GCL_SPAN_DIRTY_SET], [GCL_SPAN_CLEAN_SET] */
   gcl_span_t *lru_first, *lru_last; /* dirty spans, oldest first */
   size_t used, used_peak, committed_peak, large_bytes, large_blocks;
+  size_t used_before;     /* `used` before its last change */
+  size_t recent_peak[2];  /* the peaks of `used` in this purge window and the last (span.c: dirty_cap) */
+  uint64_t recent_since;  /* when this window began (ms) */
 } gcl_spans_t;
 #define GCL_SPANS_LINE offsetof(gcl_spans_t, slots) /* the part a walker reads */
 extern gcl_spans_t gcl_spans;

@@ -215,18 +215,41 @@ static void purge_span(gcl_span_t *s) {
 }
 
 /* The dirty cap: GCLZONE_DIRTY_MAX, or GCLZONE_DIRTY_SHARE percent of the
- * bytes in use when that is more. A fixed cap suits a small heap, but a
- * program with hundreds of MiB live that replaces big blocks one at a time
- * (bench's largelive) would refault and zero every page of every new block
- * (glibc keeps them resident); in proportion to what is in use, the dirty
- * memory still shrinks with the heap, and PURGE_DELAY still returns what
- * stays unused. */
-static size_t dirty_cap(void) {
+ * bytes in use, or what the bytes in use fell short of their recent peak,
+ * whichever is most. A fixed cap suits a small heap, but a program with
+ * hundreds of MiB live that replaces big blocks one at a time (bench's
+ * largelive) would refault and zero every page of every new block (glibc
+ * keeps them resident); in proportion to what is in use, the dirty memory
+ * still shrinks with the heap. A program whose use swings (threads that
+ * build a working set and exit, then new ones: mimalloc's test-stress)
+ * would still give back most of each swing and fault it in again in the
+ * next: 18 faults for every page of test-stress's working set. Room up to
+ * the recent peak lets the next swing reuse those pages, and never lets
+ * used + dirty pass the peak of used. Recent: the highest figure in use in
+ * this purge window and the last (PURGE_DELAY ms each), so what stays
+ * unused is still given back by age, and a peak long past holds nothing.
+ * Without DIRTY_SHARE (0: mallopt's M_TRIM_THRESHOLD, a fixed cap) the cap
+ * is DIRTY_MAX alone; with a PURGE_DELAY below 0 (no windows) it has no
+ * peak term. */
+static size_t dirty_cap(uint64_t now, long delay) {
   size_t cap = gcl_load_relaxed(&gcl_options.dirty_max);
   long share = gcl_load_relaxed(&gcl_options.dirty_share);
   if (share > 0) {
     size_t prop = gcl_spans.used / 100 * (size_t)share;
     if (prop > cap) cap = prop;
+  }
+  if (share > 0 && delay > 0) {
+    uint64_t age = now - gcl_spans.recent_since;
+    if (age >= (uint64_t)delay) {
+      /* A new window opens with what was in use before the change that
+       * brought us here (a give: those bytes were in use until now). */
+      size_t open = gcl_spans.used_before > gcl_spans.used ? gcl_spans.used_before : gcl_spans.used;
+      gcl_spans.recent_peak[1] = age < 2 * (uint64_t)delay ? gcl_spans.recent_peak[0] : open;
+      gcl_spans.recent_peak[0] = open;
+      gcl_spans.recent_since = now;
+    }
+    size_t peak = gcl_spans.recent_peak[0] > gcl_spans.recent_peak[1] ? gcl_spans.recent_peak[0] : gcl_spans.recent_peak[1];
+    if (peak > gcl_spans.used && peak - gcl_spans.used > cap) cap = peak - gcl_spans.used;
   }
   return cap;
 }
@@ -235,8 +258,8 @@ static void maybe_purge(void) {
   if (!gcl_spans.lru_first) return;
   /* The options may change meanwhile (mallopt: options.c). */
   long delay = gcl_load_relaxed(&gcl_options.purge_delay_ms);
-  size_t dirty_max = dirty_cap();
   uint64_t now = delay >= 0 ? gcl_prim_clock_ms() : 0;
+  size_t dirty_max = dirty_cap(now, delay);
   while (gcl_spans.lru_first) {
     gcl_span_t *s = gcl_spans.lru_first;
     bool over = gcl_spans.free[DIRTY].bytes > dirty_max;
@@ -392,8 +415,10 @@ static void note(void) {
 }
 
 static void note_used(int64_t delta) {
+  gcl_spans.used_before = gcl_spans.used;
   gcl_spans.used += (size_t)delta;
   if (gcl_spans.used > gcl_spans.used_peak) gcl_spans.used_peak = gcl_spans.used;
+  if (gcl_spans.used > gcl_spans.recent_peak[0]) gcl_spans.recent_peak[0] = gcl_spans.used;
   note();
 }
 

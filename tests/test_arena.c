@@ -133,6 +133,51 @@ START_TEST(the_dirty_cap_follows_the_bytes_in_use) {
 }
 END_TEST
 
+/* The bytes in use swing down and up again (threads that exit and are
+ * replaced): what was in use stays resident for the next swing, however
+ * far over the other caps, as long as in use + dirty stays within the
+ * recent peak of in use. */
+START_TEST(a_swing_keeps_its_pages_for_the_next) {
+  small_region(64 * MiB, 256 * MiB);
+  gcl_options.purge_delay_ms = 60 * 1000;
+  gcl_options.dirty_max = 1 * MiB;
+  gcl_options.dirty_share = 50;
+  gcl_span_t *a = gcl_span_take(16, 1, GCL_SPAN_LARGE); /* 1 MiB */
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
+  gcl_span_t *b = gcl_span_take(80, 1, GCL_SPAN_LARGE); /* 5 MiB */
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
+  uintptr_t pa = a->start, pb = b->start;
+  fill((void *)pa, 16 * SLOT, 1);
+  fill((void *)pb, 80 * SLOT, 2);
+  gcl_span_stats_t st;
+  gcl_span_give(a);
+  gcl_span_give(b); /* 6 MiB dirty, nothing much in use: over 1 MiB and over half */
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 6 * MiB);
+  a = gcl_span_take(16, 1, GCL_SPAN_LARGE); /* the next swing reuses the pages */
+  b = gcl_span_take(80, 1, GCL_SPAN_LARGE);
+  ck_assert_uint_eq(a->start, pa);
+  ck_assert_uint_eq(b->start, pb);
+  ck_assert(!(a->flags & GCL_SPAN_ZERO) && !(b->flags & GCL_SPAN_ZERO));
+  ck_assert(filled((void *)pa, 16 * SLOT, 1) && filled((void *)pb, 80 * SLOT, 2));
+  /* b's pages do not fit what comes next, which the break serves: in use
+   * + dirty would pass the peak, so b is purged. */
+  gcl_span_give(b);
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 5 * MiB);
+  gcl_span_t *c = gcl_span_take(96, 1, GCL_SPAN_LARGE); /* 6 MiB */
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 0);
+  ck_assert_int_eq(*(volatile char *)pb, 0);
+  /* Without a share, DIRTY_MAX alone. */
+  gcl_options.dirty_share = 0;
+  memset((void *)c->start, 1, 96 * SLOT);
+  gcl_span_give(c);
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 0);
+}
+END_TEST
+
 START_TEST(purge_after_the_delay) {
   small_region(64 * MiB, 256 * MiB);
   gcl_options.purge_delay_ms = 30;
@@ -272,6 +317,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, freed_pages_are_reused_without_refault);
   tcase_add_test(t, purge_when_over_the_dirty_cap);
   tcase_add_test(t, the_dirty_cap_follows_the_bytes_in_use);
+  tcase_add_test(t, a_swing_keeps_its_pages_for_the_next);
   tcase_add_test(t, purge_after_the_delay);
   tcase_add_test(t, aligned_spans);
   tcase_add_test(t, resize_in_place);
