@@ -172,12 +172,15 @@ static uint64_t build_print(void) {
     sizeof(gcl_block_t), GCL_SLOT_SHIFT, GCL_NCLASSES, GCL_MEDIUM_MAX, GCL_SLAB_MIN_BLOCKS, GCL_SLAB_MAX_SLOTS,
     GCL_ARENA_ALIGN, GCL_DEFAULT_GUARD, GCL_MAX_THEAPS, GCL_SECURE, sizeof(void *),
   };
-  uint64_t sizes[GCL_NCLASSES] = {0}; /* a slab's class number means its block size */
-  for (unsigned c = 1; c < GCL_NCLASSES; c++) sizes[c] = gcl_slab_class_size(c);
+  /* A slab's class number means its block size and its slots (which the
+   * page size enters: a block and a guard page). */
+  uint64_t sizes[GCL_NCLASSES] = {0}, slots[GCL_NCLASSES] = {0};
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) sizes[c] = gcl_slab_class_size(c), slots[c] = gcl_slab_slots(c);
   sum_t s;
   sum_init(&s);
   sum_update(&s, facts, sizeof facts);
   sum_update(&s, sizes, sizeof sizes);
+  sum_update(&s, slots, sizeof slots);
   return sum_final(&s);
 }
 

@@ -114,7 +114,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_MEDIUM_MAX ((size_t)128 << 10) /* largest size class; above it, large blocks */
 #define GCL_NCLASSES 72           /* classes 1..71 (the size classes: slab.c's part); 0 is unused */
 #define GCL_SLAB_MIN_BLOCKS 32     /* a slab aims at this many blocks... */
-#define GCL_SLAB_MAX_SLOTS 4      /* ...in at most 256 KiB (slab.c: gcl_slab_slots) */
+#define GCL_SLAB_MAX_SLOTS 1      /* ...in at most 64 KiB (slab.c: gcl_slab_slots) */
 #define GCL_SHARE_MIN 4096        /* from this block size a class may take a larger class's free block... */
 #define GCL_SHARE_FACTOR 2        /* ...at most this many times its own size (theap.c: larger_free) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)

@@ -143,10 +143,12 @@ static void double_free_remote(void *arg) {
   pthread_join(t, NULL);
 }
 
+/* A medium block whose slab holds three: the slab stays, the class's
+ * current one, when the block's second free comes. */
 static void double_free_confirmed(void *arg) {
   (void)arg;
-  char *p = gclzone_malloc(40000);
-  gclzone_free(gclzone_malloc(40000));
+  char *p = gclzone_malloc(20000);
+  gclzone_free(gclzone_malloc(20000));
   gclzone_free(p);
   REPORT(p);
   gclzone_free(p);
