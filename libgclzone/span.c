@@ -231,24 +231,29 @@ static void purge_span(gcl_span_t *s) {
  * Without DIRTY_SHARE (0: mallopt's M_TRIM_THRESHOLD, a fixed cap) the cap
  * is DIRTY_MAX alone; with a PURGE_DELAY below 0 (no windows) it has no
  * peak term. */
+/* The highest figure in use in this purge window and the last, moving the
+ * windows on first when `delay` ms have passed. */
+static size_t recent_peak(uint64_t now, uint64_t delay) {
+  uint64_t age = now - gcl_spans.recent_since;
+  if (age >= delay) {
+    /* A new window opens with what was in use before the change that
+     * brought us here (a give: those bytes were in use until now). */
+    size_t open = gcl_spans.used_before > gcl_spans.used ? gcl_spans.used_before : gcl_spans.used;
+    gcl_spans.recent_peak[1] = age < 2 * delay ? gcl_spans.recent_peak[0] : open;
+    gcl_spans.recent_peak[0] = open;
+    gcl_spans.recent_since = now;
+  }
+  return gcl_spans.recent_peak[0] > gcl_spans.recent_peak[1] ? gcl_spans.recent_peak[0] : gcl_spans.recent_peak[1];
+}
+
 static size_t dirty_cap(uint64_t now, long delay) {
   size_t cap = gcl_load_relaxed(&gcl_options.dirty_max);
   long share = gcl_load_relaxed(&gcl_options.dirty_share);
-  if (share > 0) {
-    size_t prop = gcl_spans.used / 100 * (size_t)share;
-    if (prop > cap) cap = prop;
-  }
-  if (share > 0 && delay > 0) {
-    uint64_t age = now - gcl_spans.recent_since;
-    if (age >= (uint64_t)delay) {
-      /* A new window opens with what was in use before the change that
-       * brought us here (a give: those bytes were in use until now). */
-      size_t open = gcl_spans.used_before > gcl_spans.used ? gcl_spans.used_before : gcl_spans.used;
-      gcl_spans.recent_peak[1] = age < 2 * (uint64_t)delay ? gcl_spans.recent_peak[0] : open;
-      gcl_spans.recent_peak[0] = open;
-      gcl_spans.recent_since = now;
-    }
-    size_t peak = gcl_spans.recent_peak[0] > gcl_spans.recent_peak[1] ? gcl_spans.recent_peak[0] : gcl_spans.recent_peak[1];
+  if (share <= 0) return cap;
+  size_t prop = gcl_spans.used / 100 * (size_t)share;
+  if (prop > cap) cap = prop;
+  if (delay > 0) {
+    size_t peak = recent_peak(now, (uint64_t)delay);
     if (peak > gcl_spans.used && peak - gcl_spans.used > cap) cap = peak - gcl_spans.used;
   }
   return cap;
