@@ -333,9 +333,7 @@ static gcl_theap_t *theap_new(void) {
     gcl_theaps.bump += sizeof *h;
   }
   if (h) {
-    memset(h, 0, sizeof *h);
-    for (size_t w = 0; w < GCL_DIRECT_N; w++) h->direct[w] = &span_empty;
-    for (unsigned c = 0; c < GCL_NCLASSES; c++) h->cur[c] = &span_empty;
+    *h = gcl_theap_empty; /* a copy, not a loop: spawn's threads spent 2,000 instructions each here */
     h->live = 1;
     h->thread = gcl_prim_thread_self();
     h->next = gcl_theaps.live;
