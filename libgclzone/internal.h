@@ -119,6 +119,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_SHARE_FACTOR 2        /* ...at most this many times its own size (theap.c: larger_free) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
+#define GCL_WARM_ORPHANS 16       /* empty slabs of exited threads kept for new ones (theap.c) */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
 #define GCL_DEFAULT_GUARD ((size_t)1 << 30)
 
@@ -189,6 +190,7 @@ typedef struct gcl_span {
   uint8_t orphan;         /* on the orphan list (under gcl_theap_orphan_lock) */
   uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
                              (theap.c, under gcl_theap_orphan_lock) */
+  uint8_t warm;           /* an empty orphan kept for the next thread (theap.c, under the orphan lock) */
   /* other threads' */
   uintptr_t remote __attribute__((aligned(64))); /* atomic: frees from other threads, a lock-free stack */
   uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
@@ -597,6 +599,7 @@ typedef struct gcl_theaps {
   size_t count;
   gcl_spanq_t orphans[GCL_NCLASSES]; /* per class, under gcl_theap_orphan_lock */
   size_t norphans[GCL_NCLASSES];      /* relaxed: hints read without the lock */
+  size_t warm;                        /* orphans kept empty (s->warm), under the orphan lock */
 } gcl_theaps_t;
 extern gcl_theaps_t gcl_theaps;
 extern gcl_theap_t gcl_theap_empty; /* the theap of a thread that has none yet */

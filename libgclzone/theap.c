@@ -27,7 +27,9 @@
  *    theap NULL, written here and nowhere else.
  * Thread exit orphans a theap's slabs; frees keep flowing into their remote
  * lists, an orphan is released as soon as it is empty, and any thread short
- * of a slab of that class adopts one. A heap image's slabs start as orphans
+ * of a slab of that class adopts one. The exception: up to GCL_WARM_ORPHANS
+ * empty slabs of exiting threads stay orphans, marked `warm`, for the next
+ * thread (theap_abandon); gcl_theaps.warm counts them. A heap image's slabs start as orphans
  * too (gcl_theap_restore), marked `restored`: their lists lie in memory
  * mapped from the file and not read at start-up, so they are walked and
  * checked the first time anything follows them (orphan_lists). (A fork child instead forgets the
@@ -235,6 +237,10 @@ static void orphan_push(gcl_span_t *s) {
 static void orphan_remove(gcl_span_t *s) {
   unsigned c = s->sclass;
   s->orphan = 0;
+  if (s->warm) {
+    s->warm = 0;
+    gcl_theaps.warm--;
+  }
   q_remove(&gcl_theaps.orphans[c], s);
   gcl_store_relaxed(&gcl_theaps.norphans[c], gcl_theaps.norphans[c] - 1);
 }
@@ -258,8 +264,9 @@ static void orphan_freed(gcl_span_t *s) {
   gcl_prim_unlock(&gcl_theap_orphan_lock);
 }
 
-/* Adopt an orphaned slab of class c with room, releasing empty orphans on
- * the way. Bounded, and skipped when another thread holds the lock. */
+/* Adopt an orphaned slab of class c with room: an empty one too (a warm
+ * one, or one its frees emptied), since the alternative is a new slab.
+ * Bounded, and skipped when another thread holds the lock. */
 static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
   if (!gcl_load_relaxed(&gcl_theaps.norphans[c]) || !gcl_prim_trylock(&gcl_theap_orphan_lock)) return false;
   bool got = false;
@@ -267,7 +274,8 @@ static bool adopt_orphan(gcl_theap_t *h, unsigned c) {
   for (gcl_span_t *s = gcl_theaps.orphans[c].first, *next; s && budget-- > 0; s = next) {
     next = s->next;
     orphan_remove(s);
-    if (orphan_settle(s)) continue;
+    orphan_lists(s);
+    gcl_slab_gather(s);
     if (s->free || s->bump < s->usable_end) {
       own(h, s, false);
       got = true;
@@ -310,6 +318,7 @@ bool gcl_theap_restore(gcl_span_t *s) {
   s->full = 0;
   s->theap = NULL;
   s->orphan = 0;
+  s->warm = 0;
   s->next = s->prev = NULL;
   s->restored = published;
   if (!published) return false;
@@ -363,7 +372,15 @@ static void theap_unlink(gcl_theap_t *h) {
   gcl_prim_unlock(&gcl_theap_lock);
 }
 
-/* Hand every slab of h to the orphans (or back to the arena if empty). */
+/* Hand every slab of h to the orphans, or back to the arena if empty; but
+ * up to GCL_WARM_ORPHANS empty ones in all stay orphans, "warm", for the
+ * next thread that needs a slab of their class (adopt_orphan): a program
+ * that starts a thread per task (bench's spawn) otherwise gave back and
+ * took anew, and built the free lists of, three or four slabs per thread,
+ * about 3,800 instructions a thread of the 12,000 it cost more than glibc.
+ * At most that many slabs stay resident for a thread that never comes;
+ * trim gives them back (orphans_shed). Not in a debug mode, where a slab's
+ * life is what the checks watch. */
 static void theap_abandon(gcl_theap_t *h) {
   gcl_prim_lock(&gcl_theap_orphan_lock);
   for (unsigned c = 0; c <= GCL_NCLASSES; c++) {
@@ -372,7 +389,15 @@ static void theap_abandon(gcl_theap_t *h) {
       gcl_span_t *s = q->first;
       q_remove(q, s);
       disown(s);
-      if (!orphan_settle(s)) orphan_push(s);
+      bool keep = gcl_theaps.warm < GCL_WARM_ORPHANS && !gcl_debug_modes;
+      if (keep) gcl_slab_gather(s);
+      if (keep && s->used == 0) {
+        orphan_push(s);
+        s->warm = 1;
+        gcl_theaps.warm++;
+      } else if (!orphan_settle(s)) {
+        orphan_push(s);
+      }
     }
   }
   gcl_prim_unlock(&gcl_theap_orphan_lock);

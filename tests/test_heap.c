@@ -418,7 +418,11 @@ START_TEST(a_dead_threads_word_in_a_new_thread) {
   pthread_join(t, NULL);
   ck_assert_int_eq(churn_rounds, PTHREAD_DESTRUCTOR_ITERATIONS);
   ck_assert_uint_eq(gcl_theap_count(), heaps + 1); /* the last round's heap was left behind */
+  /* Each trim gives back the empty slabs that exited threads left warm for
+   * new ones (theap.c: theap_abandon), so that the figures differ by what
+   * the heir's frees emptied. */
   gclzone_stats_t s0, s1;
+  gclzone_trim();
   gclzone_stats(&s0);
   void *r = (void *)1;
   for (int tries = 0; r == (void *)1 && tries < 50; tries++) {
@@ -427,6 +431,7 @@ START_TEST(a_dead_threads_word_in_a_new_thread) {
   }
   ck_assert_ptr_null(r);
   gcl_check_all();
+  gclzone_trim();
   gclzone_stats(&s1);
   ck_assert_uint_eq(s1.in_use_blocks, s0.in_use_blocks - (LEAK_N - 1));
   ck_assert_uint_le(s1.arena_used_bytes, s0.arena_used_bytes - 64 * KiB); /* the emptied slab went back */
@@ -538,6 +543,61 @@ START_TEST(orphans_wait_by_class) {
 }
 END_TEST
 
+/* An exiting thread's empty slabs stay, up to GCL_WARM_ORPHANS of them, as
+ * warm orphans: the next thread that needs a slab of their class adopts one
+ * instead of taking a new span; the rest go back, and trim gives back the
+ * warm ones too. */
+static void *use_classes(void *arg) {
+  void *held[40];
+  size_t n = (size_t)arg;
+  for (size_t i = 0; i < n; i++) held[i] = gclzone_malloc(16 * (i + 1));
+  for (size_t i = 0; i < n; i++) gclzone_free(held[i]);
+  return NULL;
+}
+
+static void *one_200(void *arg) {
+  void *p = gclzone_malloc(200);
+  *(void **)arg = p;
+  gclzone_free(p);
+  return NULL;
+}
+
+START_TEST(exited_threads_leave_warm_slabs) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  gclzone_free(gclzone_malloc(1));
+  unsigned c200 = gcl_slab_class_of(200);
+  void *first, *second;
+  pthread_t t;
+  pthread_create(&t, NULL, one_200, &first);
+  pthread_join(t, NULL);
+  gcl_span_t *s = gcl_span_of(first);
+  ck_assert_int_eq(s->kind, GCL_SPAN_SLAB);
+  ck_assert(s->warm && s->orphan && s->used == 0);
+  ck_assert_uint_eq(gcl_theaps.warm, 1);
+  ck_assert_uint_eq(gcl_theaps.norphans[c200], 1);
+  gclzone_stats_t s0, s1;
+  gclzone_stats(&s0);
+  pthread_create(&t, NULL, one_200, &second);
+  pthread_join(t, NULL);
+  gclzone_stats(&s1);
+  ck_assert_ptr_eq(gcl_span_of(second), s); /* adopted, and left warm again */
+  ck_assert_uint_eq(s1.arena_used_peak, s0.arena_used_peak);
+  ck_assert_uint_eq(gcl_theaps.warm, 1);
+  /* 40 classes, each with an empty slab at the thread's exit: 16 stay. */
+  pthread_create(&t, NULL, use_classes, (void *)40);
+  pthread_join(t, NULL);
+  ck_assert_uint_eq(gcl_theaps.warm, GCL_WARM_ORPHANS);
+  size_t orphans = 0;
+  for (unsigned c = 1; c < GCL_NCLASSES; c++) orphans += gcl_theaps.norphans[c];
+  ck_assert_uint_eq(orphans, GCL_WARM_ORPHANS);
+  gcl_check_all();
+  gclzone_trim();
+  ck_assert_uint_eq(gcl_theaps.warm, 0);
+  ck_assert_uint_eq(gcl_theaps.norphans[c200], 0);
+  ck_assert_int_ne(s->kind, GCL_SPAN_SLAB);
+}
+END_TEST
+
 Suite *suite_heap(void) {
   Suite *s = suite_create("heap");
   TCase *t = tcase_create("heap");
@@ -554,6 +614,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, realloc_as_first_call_of_a_thread);
   tcase_add_test(t, block_check_is_exact);
   tcase_add_test(t, orphans_wait_by_class);
+  tcase_add_test(t, exited_threads_leave_warm_slabs);
   /* Not under ThreadSanitizer: it ends a thread's life before the last
    * round of destructors, and starts no thread in a multi-threaded fork's
    * child. */
