@@ -339,6 +339,7 @@ size_t gcl_debug_size(const void *p, size_t cap);
 void gcl_debug_check_before(const void *p, size_t bs);
 size_t gcl_debug_written(size_t size, size_t bs);
 void gcl_debug_free_mark(void *b, size_t written, size_t bs);
+void gcl_debug_free_link(void *b, size_t bs);
 bool gcl_debug_free_intact(const void *b, size_t bs);
 void gcl_debug_fresh(void *p, size_t n);
 void gcl_debug_open(void *b, size_t n);

@@ -86,6 +86,13 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
 /* Hand out never-used blocks: about a page's worth at a time, so a slab's
  * pages are touched only as they are needed. Needs s->free == NULL and room
  * below usable_end. */
+/* Set free block b's link; in the hardened mode its trailer follows the
+ * link (debug.c: freed_word), so that a write to it is seen at reuse. */
+static inline void link_free(const gcl_span_t *s, gcl_block_t *b, gcl_block_t *next) {
+  gcl_slab_link_set(b, next);
+  if (gcl_debug_hardened()) gcl_debug_free_link(b, s->block_size);
+}
+
 void gcl_slab_extend(gcl_span_t *s) {
   size_t bs = s->block_size;
   size_t n = bs >= 4096 ? 1 : 4096 / bs;
@@ -102,11 +109,11 @@ void gcl_slab_extend(gcl_span_t *s) {
   }
   for (size_t i = 1; i < n; i++) {
     gcl_block_t *next = (gcl_block_t *)((char *)b + bs);
-    gcl_slab_link_set(b, next);
+    link_free(s, b, next);
     b->tag = gcl_span_free_tag(s, b);
     b = next;
   }
-  gcl_slab_link_set(b, NULL);
+  link_free(s, b, NULL);
   b->tag = gcl_span_free_tag(s, b);
   s->free = first;
   set_bump(s, s->bump + n * bs);
@@ -139,7 +146,7 @@ void gcl_slab_gather(gcl_span_t *s) {
   __atomic_fetch_sub(&s->remote_count, n, __ATOMIC_RELAXED);
   gcl_assert(s->used >= n);
   s->used -= n;
-  gcl_slab_link_set(tail, s->free);
+  link_free(s, tail, s->free);
   GCL_FREE_CLOSE(tail);
   s->free = x;
 }
@@ -149,7 +156,7 @@ void gcl_slab_gather(gcl_span_t *s) {
 void gcl_slab_push_local(gcl_span_t *s, gcl_block_t *b) {
   gcl_assert(s->used > 0);
   GCL_FREE_OPEN(b);
-  gcl_slab_link_set(b, s->free);
+  link_free(s, b, s->free);
   b->tag = gcl_span_free_tag(s, b);
   GCL_FREE_CLOSE(b);
   s->free = b;
@@ -165,7 +172,7 @@ uint32_t gcl_slab_push_remote(gcl_span_t *s, gcl_block_t *b) {
   uintptr_t old = gcl_load_relaxed(&s->remote);
   do {
     GCL_FREE_OPEN(b); /* closed before the push publishes the block */
-    gcl_slab_link_set(b, (gcl_block_t *)old);
+    link_free(s, b, (gcl_block_t *)old);
     b->tag = gcl_span_free_tag(s, b);
     GCL_FREE_CLOSE(b);
   } while (!__atomic_compare_exchange_n(&s->remote, &old, (uintptr_t)b, true, __ATOMIC_SEQ_CST,

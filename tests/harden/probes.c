@@ -121,12 +121,20 @@ static void o1_realloced(void) { /* grown in place, then 1 byte past its new siz
   free(p);
 }
 
+/* Write k bytes at q, each changed: 'A', or 'B' where an 'A' is already. A
+ * write that leaves memory as it was is no corruption, and no allocator can
+ * see it: a one-byte write of 'A' over a keyed word left it unchanged about
+ * once in 256 runs, and the probe failed. */
+static void scribble(char *q, size_t k) {
+  for (size_t i = 0; i < k; i++) q[i] = q[i] == 'A' ? 'B' : 'A';
+}
+
 /* ---- underflows: the second of two blocks of a class, or a large block ------ */
 
 static void under(size_t n, size_t k) {
   char *a = fresh(n), *p = REPORT(fresh(n));
   sink = a;
-  for (size_t i = 1; i <= k; i++) p[-(ptrdiff_t)i] = 'A';
+  scribble(p - k, k);
   free(p);
 }
 static void u1s(void) { under(SMALL, 1); }
@@ -147,13 +155,24 @@ static void u8s_copy(void) {
 static void waf(size_t n, size_t at, size_t k) {
   char *p = REPORT(fresh(n));
   free(p);
-  memset(p + at, 'A', k);
+  scribble(p + at, k);
   sink = malloc(n);
 }
 static void w0s(void) { waf(SMALL, 0, 1); }
 static void w8s(void) { waf(SMALL, 8, 1); }
 static void w20s(void) { waf(SMALL, 20, 1); }
 static void wall_s(void) { waf(SMALL, 0, SMALL); }
+/* A write after free that leaves a valid link: the freed block's link named
+ * the block after the next (a fresh slab hands its blocks out in order),
+ * and now names the one after that, free too, with its tag. */
+static void waf_retarget_s(void) {
+  char *p = REPORT(fresh(SMALL)), *q = fresh(SMALL);
+  sink = q;
+  uintptr_t bs = (uintptr_t)(q - p), next = (uintptr_t)q + bs;
+  free(p);
+  *(volatile uintptr_t *)p ^= next ^ (next + bs);
+  sink = malloc(SMALL);
+}
 static void w0m(void) { waf(MEDIUM, 0, 8); }
 static void wmid_m(void) { waf(MEDIUM, MEDIUM / 2, 1); }
 static void w0l(void) { waf(LARGE, 0, 1); }
@@ -332,6 +351,7 @@ static const probe_t c_probes[] = {
   {"write_after_free_tag_small", w8s, EXACT(WAF)},
   {"write_after_free_body_small", w20s, EXACT(WAF)},
   {"write_after_free_all_small", wall_s, EXACT(WAF)},
+  {"write_after_free_link_valid_small", waf_retarget_s, EXACT(WAF)},
   {"write_after_free_strcpy_small", waf_copy_s, EXACT(WAF)},
   {"write_after_free_link_medium", w0m, EXACT(WAF)},
   {"write_after_free_body_medium", wmid_m, EXACT(WAF)},
