@@ -134,6 +134,7 @@ static bool free_debug(gcl_span_t *s, void *p) {
   gcl_debug_free(p, cap);
   if (gcl_debug_hardened() && s->kind == GCL_SPAN_SLAB) {
     if ((uintptr_t)p != s->start) gcl_debug_check_before(p, cap);
+    if (gcl_load_relaxed(&s->theap) == gcl_theap_self()) gcl_slab_check_after(s, p);
     gcl_debug_free_mark(p, gcl_debug_written(size, cap), cap); /* before the push publishes the block */
   }
   return false;

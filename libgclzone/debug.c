@@ -250,12 +250,17 @@ void gcl_debug_free_link(void *b, size_t bs) {
   trailer_store(b, bs, freed_word(b));
 }
 
+/* Hardened: does free block b's trailer name the link b holds? */
+bool gcl_debug_free_link_ok(const void *b, size_t bs) {
+  return (trailer_load(b, bs) ^ mix(b)) == freed_word(b);
+}
+
 /* Hardened: is free block b (size bs) as gcl_debug_free_mark left it? */
 bool gcl_debug_free_intact(const void *b, size_t bs) {
   const uint64_t *w = (const uint64_t *)b + 2, *end = trailer(b, bs);
   uint64_t any = 0;
   for (; w < end; w++) any |= *w;
-  return !any && (*end ^ mix(b)) == freed_word(b);
+  return !any && gcl_debug_free_link_ok(b, bs);
 }
 
 /* A block of capacity `cap` is handed out for `size` bytes; `zeroed`: its

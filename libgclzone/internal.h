@@ -340,6 +340,7 @@ void gcl_debug_check_before(const void *p, size_t bs);
 size_t gcl_debug_written(size_t size, size_t bs);
 void gcl_debug_free_mark(void *b, size_t written, size_t bs);
 void gcl_debug_free_link(void *b, size_t bs);
+bool gcl_debug_free_link_ok(const void *b, size_t bs);
 bool gcl_debug_free_intact(const void *b, size_t bs);
 void gcl_debug_fresh(void *p, size_t n);
 void gcl_debug_open(void *b, size_t n);
@@ -492,6 +493,7 @@ _Noreturn void gcl_slab_written_after_free(const void *block);
 void gcl_slab_check_reuse(const gcl_span_t *s, const gcl_block_t *b, const gcl_block_t *next);
 const char *gcl_slab_check_lists(const gcl_span_t *s, bool remote, uintptr_t *where);
 void gcl_slab_check_free(const gcl_span_t *s, const gcl_block_t *b);
+void gcl_slab_check_after(const gcl_span_t *s, const void *p);
 
 /* Size classes. Classes 1..8 are 16..128 in steps of 16. Up to 4 KiB each
  * power of two is split in four (160, 192, 224, 256, 320, ...): small

@@ -63,6 +63,14 @@ static char *fresh(size_t n) {
   return p;
 }
 
+/* Write k bytes at q, each changed: 'A', or 'B' where an 'A' is already. A
+ * write that leaves memory as it was is no corruption, and no allocator can
+ * see it: a one-byte write of 'A' over a keyed word left it unchanged about
+ * once in 256 runs, and the probe failed. */
+static void scribble(char *q, size_t k) {
+  for (size_t i = 0; i < k; i++) q[i] = q[i] == 'A' ? 'B' : 'A';
+}
+
 /* ---- overflows ---------------------------------------------------------------- */
 
 static void over_write(size_t n, size_t k) { /* k bytes past a block of n, then free */
@@ -73,6 +81,14 @@ static void over_write(size_t n, size_t k) { /* k bytes past a block of n, then 
 static void over_copy(size_t n, size_t k) {
   char *p = REPORT(fresh(n));
   memcpy(p, src, n + k);
+  free(p);
+}
+/* One byte 31 past the end of n bytes, then free (mimalloc-bench's
+ * 32_byte_overflow): past a small block's canary and trailer, into the
+ * block above, free in a fresh slab. */
+static void over_at(size_t n, size_t k) {
+  char *p = REPORT(fresh(n));
+  scribble(p + n + k, 1);
   free(p);
 }
 static void over_realloc(size_t n) { /* 1 byte past, then realloc */
@@ -87,6 +103,8 @@ static void o1p(void) { over_write(LARGE_PAGES, 1); }
 static void o32s(void) { over_write(SMALL, 32); }
 static void o32m(void) { over_write(MEDIUM, 32); }
 static void o32l(void) { over_write(LARGE, 32); }
+static void o31_8(void) { over_at(8, 31); }
+static void o31_4096(void) { over_at(4096, 31); }
 static void c1s(void) { over_copy(SMALL, 1); }
 static void c1m(void) { over_copy(MEDIUM, 1); }
 static void c1l(void) { over_copy(LARGE, 1); }
@@ -119,14 +137,6 @@ static void o1_realloced(void) { /* grown in place, then 1 byte past its new siz
   p = REPORT(realloc(p, 41));
   p[41] = 'A';
   free(p);
-}
-
-/* Write k bytes at q, each changed: 'A', or 'B' where an 'A' is already. A
- * write that leaves memory as it was is no corruption, and no allocator can
- * see it: a one-byte write of 'A' over a keyed word left it unchanged about
- * once in 256 runs, and the probe failed. */
-static void scribble(char *q, size_t k) {
-  for (size_t i = 0; i < k; i++) q[i] = q[i] == 'A' ? 'B' : 'A';
 }
 
 /* ---- underflows: the second of two blocks of a class, or a large block ------ */
@@ -322,6 +332,8 @@ static const probe_t c_probes[] = {
   {"overflow_32_small", o32s, EXACT(OVERFLOW)},
   {"overflow_32_medium", o32m, EXACT(OVERFLOW)},
   {"overflow_32_large", o32l, EXACT(OVERFLOW)},
+  {"overflow_byte_31_past_8", o31_8, EXACT(OVERFLOW)},
+  {"overflow_byte_31_past_4096", o31_4096, EXACT(OVERFLOW)},
   {"overflow_memcpy_1_small", c1s, EXACT(OVERFLOW)},
   {"overflow_memcpy_1_medium", c1m, EXACT(OVERFLOW)},
   {"overflow_memcpy_1_large", c1l, EXACT(OVERFLOW)},
