@@ -713,7 +713,8 @@ int gcl_alloc_brk(void *addr);
  * (an empty free list, a thread with no theap yet, a debug mode, a process
  * not initialized) goes to gcl_alloc_refill, and from there, unless the
  * slab's own frees can be swapped in, to the slow path. */
-static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size, size_t align) {
+typedef void *gcl_alloc_miss_fn(size_t size, size_t align, gcl_span_t *s);
+static inline void *gcl_alloc_pop_or(gcl_span_t *s, size_t size, size_t align, gcl_alloc_miss_fn *miss) {
   gcl_block_t *b = s->free;
   if (gcl_likely(b != NULL)) {
     gcl_block_t *next = gcl_slab_link_get(b);
@@ -723,17 +724,26 @@ static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size, size_t align) {
     s->used++;
     return b;
   }
-  return gcl_alloc_refill(size, align, s);
+  return miss(size, align, s);
 }
 
+/* The pop for sizes up to GCL_DIRECT_MAX, and (the class by its formula
+ * instead of the table) up to GCL_MEDIUM_MAX; a miss goes to `miss`:
+ * gcl_alloc_refill, or a front end's wrapper of it (operator new's). */
+static inline void *gcl_alloc_small_or(size_t size, gcl_alloc_miss_fn *miss) {
+  return gcl_alloc_pop_or(gcl_theap_self()->direct[(size + 15) >> 4], size, GCL_ALIGNMENT, miss);
+}
+static inline void *gcl_alloc_medium_or(size_t size, gcl_alloc_miss_fn *miss) {
+  return gcl_alloc_pop_or(gcl_theap_self()->cur[gcl_slab_class_of_big(size)], size, GCL_ALIGNMENT, miss);
+}
+static inline void *gcl_alloc_pop(gcl_span_t *s, size_t size, size_t align) {
+  return gcl_alloc_pop_or(s, size, align, gcl_alloc_refill);
+}
 static inline void *gcl_alloc_small(size_t size) {
-  return gcl_alloc_pop(gcl_theap_self()->direct[(size + 15) >> 4], size, GCL_ALIGNMENT);
+  return gcl_alloc_small_or(size, gcl_alloc_refill);
 }
-
-/* The same for GCL_DIRECT_MAX < size <= GCL_MEDIUM_MAX: the class by its
- * formula instead of the table. */
 static inline void *gcl_alloc_medium(size_t size) {
-  return gcl_alloc_pop(gcl_theap_self()->cur[gcl_slab_class_of_big(size)], size, GCL_ALIGNMENT);
+  return gcl_alloc_medium_or(size, gcl_alloc_refill);
 }
 
 /* free: a block of a slab that this thread owns goes back on its free list,

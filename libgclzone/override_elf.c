@@ -120,10 +120,17 @@ __attribute__((constructor)) static void elf_init(void) {
   gcl_prim_atfork(elf_fork_prepare, elf_fork_parent, elf_fork_child);
 }
 
-GCL_EXPORT void *malloc(size_t size) {
+/* malloc's body, for operator new too: a call to the exported malloc from
+ * inside the library would go through the GOT, as the symbol may be
+ * interposed, and not be inlined. */
+static inline void *elf_malloc(size_t size) {
   if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
   if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium(size);
   return gcl_alloc_malloc(size);
+}
+
+GCL_EXPORT void *malloc(size_t size) {
+  return elf_malloc(size);
 }
 
 GCL_EXPORT void free(void *p) {
@@ -179,6 +186,90 @@ GCL_EXPORT void _ZdlPvm(void *p, size_t size) { SIZED_DELETE("_ZdlPvm", 0) }
 GCL_EXPORT void _ZdaPvm(void *p, size_t size) { SIZED_DELETE("_ZdaPvm", 0) }
 GCL_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) { SIZED_DELETE("_ZdlPvmSt11align_val_t", align) }
 GCL_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) { SIZED_DELETE("_ZdaPvmSt11align_val_t", align) }
+
+/* C++ operator new, the plain and array forms and their nothrow ones, and
+ * the unsized operator delete of each: defined here, a new/delete pair is
+ * malloc's and free's fast paths, without a call through libstdc++'s
+ * wrappers and their PLT jumps (about 10 instructions a pair, as a C++
+ * program such as mimalloc-bench's larson pays on every block). new of 0
+ * bytes is malloc(0): a block of its own (in the hardened mode, the
+ * inaccessible zero-size block). Only a failed allocation goes on to
+ * the next definition of the same operator (libstdc++'s, found once with
+ * dlsym on this cold path), which calls malloc again (us), runs the
+ * new-handler loop and throws std::bad_alloc or, for nothrow, returns NULL,
+ * as the standard asks: C cannot throw. With no next definition (no
+ * libstdc++ in the process) it returns NULL. The aligned forms stay
+ * libstdc++'s: they round the size up before aligned_alloc, which the
+ * hardened mode's sized delete check knows. delete takes a pointer outside
+ * the region to the next definition, as the sized forms above do. */
+typedef void *new_fn(size_t size);
+typedef void *new_nothrow_fn(size_t size, const void *nothrow);
+typedef void delete_fn(void *p);
+static const char nothrow_tag; /* a std::nothrow_t& for libstdc++'s, which never reads it */
+GCL_COLD static void *new_failed(void **next, const char *name, size_t size, bool nothrow) {
+  if (!*next) *next = dlsym(RTLD_NEXT, name);
+  if (!*next) return NULL;
+  return nothrow ? ((new_nothrow_fn *)*next)(size, &nothrow_tag) : ((new_fn *)*next)(size);
+}
+/* One operator new: the fast paths of malloc, whose misses go to a refill
+ * of their own, so that the fast path keeps no register for the failure. */
+#define NEW_MISS(sym, nothrow)                                                 \
+  GCL_COLD static void *sym##_miss(size_t size, size_t align, gcl_span_t *s) { \
+    void *p = gcl_alloc_refill(size, align, s);                                \
+    static void *next;                                                         \
+    return p ? p : new_failed(&next, #sym, size, nothrow);                     \
+  }
+#define NEW(sym, nothrow)                                                      \
+  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small_or(size, sym##_miss);   \
+  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium_or(size, sym##_miss);  \
+  void *p = gcl_alloc_malloc(size);                                            \
+  static void *next;                                                           \
+  return p ? p : new_failed(&next, #sym, size, nothrow);
+/* delete: free, with a pointer outside the region sent to the next
+ * definition of the same operator (or, if none, to glibc's free). */
+static void *next_delete, *next_delete_array;
+static void foreign_unsized(void **next, const char *name, void *p) {
+  if (!*next) *next = dlsym(RTLD_NEXT, name);
+  if (*next) ((delete_fn *)*next)(p);
+  else libc_free(p);
+}
+static void delete_foreign(void *p) { foreign_unsized(&next_delete, "_ZdlPv", p); }
+static void delete_array_foreign(void *p) { foreign_unsized(&next_delete_array, "_ZdaPv", p); }
+static const gcl_foreign_t cxx_delete = {delete_foreign, libc_realloc, libc_usable_size};
+static const gcl_foreign_t cxx_delete_array = {delete_array_foreign, libc_realloc, libc_usable_size};
+
+NEW_MISS(_Znwm, false)
+NEW_MISS(_Znam, false)
+NEW_MISS(_ZnwmRKSt9nothrow_t, true)
+NEW_MISS(_ZnamRKSt9nothrow_t, true)
+void *_Znwm(size_t size);
+void *_Znam(size_t size);
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow);
+void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow);
+GCL_EXPORT void *_Znwm(size_t size) { NEW(_Znwm, false) }
+GCL_EXPORT void *_Znam(size_t size) { NEW(_Znam, false) }
+GCL_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow) {
+  (void)nothrow;
+  NEW(_ZnwmRKSt9nothrow_t, true)
+}
+GCL_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow) {
+  (void)nothrow;
+  NEW(_ZnamRKSt9nothrow_t, true)
+}
+void _ZdlPv(void *p);
+void _ZdaPv(void *p);
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow);
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow);
+GCL_EXPORT void _ZdlPv(void *p) { gcl_alloc_free(p, &cxx_delete); }
+GCL_EXPORT void _ZdaPv(void *p) { gcl_alloc_free(p, &cxx_delete_array); }
+GCL_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow) {
+  (void)nothrow;
+  gcl_alloc_free(p, &cxx_delete);
+}
+GCL_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow) {
+  (void)nothrow;
+  gcl_alloc_free(p, &cxx_delete_array);
+}
 
 /* glibc's malloc_trim would trim glibc's empty heap; trim ours instead. */
 GCL_EXPORT int malloc_trim(size_t pad) {

@@ -3,7 +3,11 @@
  * operator delete that GCC emits for C++14 and later (-fsized-deallocation
  * is the default there): the hardened mode must stop it with the fatal
  * line naming the block; otherwise it is a plain free. */
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <initializer_list>
 #include <new>
 
 #include "probes.h"
@@ -75,6 +79,56 @@ extern "C" const probe_t *cxx_probes(size_t *n) {
   return probes;
 }
 
+// operator new and delete: libgclzone's when it is loaded (every block in
+// its arena, each form bound to it), and the standard's contract either
+// way: new(0) is a block, a failure calls the new handler and then throws
+// std::bad_alloc, and the nothrow forms return nullptr. The number of
+// failed checks.
+static int calls;
+static void handler() {
+  calls++;
+  std::set_new_handler(nullptr);
+}
+static int cxx_new_valid() {
+  int bad = 0;
+  auto owns = reinterpret_cast<bool (*)(const void *)>(dlsym(RTLD_DEFAULT, "gclzone_owns"));
+  // Under valgrind memcheck its own operator new serves (and, failing,
+  // aborts, as it cannot throw): only the plain calls are checked.
+  // (valgrind redirects the calls, not what dlsym finds: its preload names it.)
+  const char *preload = getenv("LD_PRELOAD");
+  bool memcheck = preload && strstr(preload, "vgpreload");
+  if (memcheck) owns = nullptr;
+  const char *forms[] = {"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+                         "_ZdlPv", "_ZdaPv", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t"};
+  for (const char *name : forms) {
+    Dl_info info;
+    void *f = dlsym(RTLD_DEFAULT, name);
+    if (owns && (!f || !dladdr(f, &info) || !strstr(info.dli_fname, "libgclzone"))) bad++;
+  }
+  for (size_t size : {(size_t)0, (size_t)1, (size_t)100, (size_t)5000, (size_t)100000, (size_t)1000000}) {
+    void *p = ::operator new(size), *q = ::operator new[](size);
+    void *r = ::operator new(size, std::nothrow), *t = ::operator new[](size, std::nothrow);
+    if (!p || !q || !r || !t || p == q || r == t) bad++;
+    if (owns && (!owns(p) || !owns(q) || !owns(r) || !owns(t))) bad++;
+    if (size) memset(p, 1, size), memset(q, 2, size), memset(r, 3, size), memset(t, 4, size);
+    ::operator delete(p);
+    ::operator delete[](q);
+    ::operator delete(r, std::nothrow);
+    ::operator delete[](t, std::nothrow);
+  }
+  if (memcheck) return bad;
+  std::set_new_handler(handler);
+  try {
+    void *p = ::operator new(SIZE_MAX / 2);
+    ::operator delete(p);
+    bad++;
+  } catch (const std::bad_alloc &) {
+  }
+  if (calls != 1) bad++;
+  if (::operator new(SIZE_MAX / 2, std::nothrow) || ::operator new[](SIZE_MAX / 2, std::nothrow)) bad++;
+  return bad;
+}
+
 // The right sizes never stop anything (valid.c runs this).
 extern "C" int cxx_valid(void);
 extern "C" int cxx_valid(void) {
@@ -94,5 +148,5 @@ extern "C" int cxx_valid(void) {
     BigDerived *big = new BigDerived();
     delete big;
   }
-  return 0;
+  return cxx_new_valid();
 }
