@@ -35,6 +35,7 @@ typedef struct gclzone_config {
   size_t heap_size;  /* host heap capacity (GCLZONE_HEAP_SIZE) */
   size_t arena_size; /* malloc arena capacity (GCLZONE_ARENA_SIZE) */
   uintptr_t base;    /* fixed address of the host heap's base, page aligned,
+                        with the whole region below 2^48,
                         or GCLZONE_BASE_BRK (GCLZONE_BASE) */
   const char *image; /* start from this heap image (GCLZONE_IMAGE): the
                         sizes and base are the image's, so the three fields

@@ -62,7 +62,7 @@ static const char *slab_lists(const gcl_span_t *s, const gcl_theap_t *owner, boo
   if (why) return why;
   if (s->bump_key != gcl_span_bump_key(s->block_size, (s->bump - s->start) / s->block_size))
     return "a slab's bump key disagrees with its bump pointer";
-  if (!head_ok(s, (uintptr_t)s->free) || !head_ok(s, gcl_load_relaxed(&s->remote)))
+  if (!head_ok(s, (uintptr_t)s->free) || !head_ok(s, (uintptr_t)gcl_slab_remote_head(gcl_load_relaxed(&s->remote))))
     return "corrupted free-list link";
   if (s->used > (s->bump - s->start) / s->block_size) return "a slab's block count does not add up";
   return lists ? gcl_slab_check_lists(s, remote, where) : NULL;

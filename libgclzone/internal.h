@@ -122,6 +122,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_WARM_ORPHANS 16       /* empty slabs of exited threads kept for new ones (theap.c) */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
 #define GCL_DEFAULT_GUARD ((size_t)1 << 30)
+#define GCL_ADDRESS_END ((uintptr_t)1 << 48) /* the region lies below (slab.c: the remote word) */
 
 /* ---- Types ------------------------------------------------------------------------ */
 
@@ -155,7 +156,7 @@ struct gcl_theap;
  *  - slab.c: the block geometry (sclass, block_size, blockmagic, bump, bump_key,
  *    usable_end of a slab) and the two free lists: `free`, the owner's, to
  *    allocate from and to free onto, and `remote` for frees from other
- *    threads, with used and remote_count;
+ *    threads, with used;
  *  - theap.c: the slab's owner (theap, fast_owner, full, orphan, restored)
  *    and its queue links (next, prev).
  * Three cache lines, by who writes them: the first is read by every free
@@ -192,8 +193,8 @@ typedef struct gcl_span {
                              (theap.c, under gcl_theap_orphan_lock) */
   uint8_t warm;           /* an empty orphan kept for the next thread (theap.c, under the orphan lock) */
   /* other threads' */
-  uintptr_t remote __attribute__((aligned(64))); /* atomic: frees from other threads, a lock-free stack */
-  uint32_t remote_count;  /* atomic: blocks on remote (for exact stats) */
+  uintptr_t remote __attribute__((aligned(64))); /* atomic: frees from other threads, a lock-free
+                                                    stack: its head and its count (slab.c) */
   uint32_t orphan_used;   /* relaxed: `used` as the orphan lock's holder last left it (theap.c) */
   uint64_t zero_live;     /* a zero-size span (hardened mode): its live positions */
 } gcl_span_t;
@@ -481,6 +482,23 @@ static inline bool gcl_span_is_block(const gcl_span_t *s, uintptr_t p, uint64_t 
 }
 
 /* ---- slab.c ------------------------------------------------------------------------------------ */
+/* A slab's remote word: the head of its remote list in the low 48 bits (the
+ * region lies below GCL_ADDRESS_END: region.c), how many blocks the list holds in the
+ * top 16 (a slab has at most 4096 blocks), so that one compare-and-swap
+ * pushes and counts, and the owner takes both with one exchange. */
+#define GCL_REMOTE_SHIFT 48
+_Static_assert(GCL_ADDRESS_END == (uintptr_t)1 << GCL_REMOTE_SHIFT, "block addresses fit the remote word");
+_Static_assert((GCL_SLOT_SIZE * GCL_SLAB_MAX_SLOTS) / GCL_ALIGNMENT < (1u << (64 - GCL_REMOTE_SHIFT)),
+               "a slab's block count fits the remote word");
+static inline gcl_block_t *gcl_slab_remote_head(uintptr_t w) {
+  return (gcl_block_t *)(w & (((uintptr_t)1 << GCL_REMOTE_SHIFT) - 1));
+}
+static inline uint32_t gcl_slab_remote_count(uintptr_t w) {
+  return (uint32_t)(w >> GCL_REMOTE_SHIFT);
+}
+static inline uintptr_t gcl_slab_remote_word(const gcl_block_t *head, uint32_t count) {
+  return (uintptr_t)head | (uintptr_t)count << GCL_REMOTE_SHIFT;
+}
 size_t gcl_slab_slots(unsigned c);
 void gcl_slab_init(gcl_span_t *s, unsigned c);
 void gcl_slab_extend(gcl_span_t *s);

@@ -22,7 +22,8 @@ static void blocks_in_use(size_t *bytes, size_t *blocks) {
     if (s->kind == GCL_SPAN_SLAB) {
       /* used is the owner's plain counter (one add on the fast paths): read
        * while the owner runs, it may be stale, as documented. */
-      size_t n = s->used > s->remote_count ? s->used - s->remote_count : 0;
+      size_t remote = gcl_slab_remote_count(s->remote);
+      size_t n = s->used > remote ? s->used - remote : 0;
       nblocks += n;
       nbytes += n * s->block_size;
     } else if (s->kind == GCL_SPAN_LARGE) {

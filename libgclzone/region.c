@@ -66,10 +66,15 @@ int gcl_region_reserve(size_t heap_size, size_t arena_size, uintptr_t base) {
   /* Slack for aligning the arena (4 MiB) and, when the OS picks the place,
    * the host heap's base (to a slot). */
   size_t total = layout(&r, 0, heap_size, arena_size) + GCL_ARENA_ALIGN + (base ? 0 : GCL_SLOT_SIZE);
-  if (base && base + total < base) return EINVAL;
+  /* Below 2^48: a slab's remote word keeps a block address in 48 bits (slab.c). */
+  if (base && (base + total < base || base + total > GCL_ADDRESS_END)) return EINVAL;
   void *p;
   int err = gcl_prim_reserve(total, base, base != 0, &p);
   if (err) return err;
+  if ((uintptr_t)p + total > GCL_ADDRESS_END) {
+    gcl_prim_release(p, total);
+    return ENOMEM;
+  }
   layout(&r, base ? base : gcl_align_up((uintptr_t)p, GCL_SLOT_SIZE), heap_size, arena_size);
   r.base = (uintptr_t)p; /* the whole reservation, slack included */
   r.size = total;

@@ -52,7 +52,7 @@ static void copy_span(gcl_span_t *d, const gcl_span_t *s) {
   d->bump_key = gcl_load_relaxed(&s->bump_key);
   d->usable_end = gcl_load_relaxed(&s->usable_end);
   d->used = gcl_load_relaxed(&s->used);
-  d->remote_count = gcl_load_relaxed(&s->remote_count);
+  d->remote = gcl_load_relaxed(&s->remote);
   d->theap = gcl_load_acquire(&s->theap);
   d->orphan = gcl_load_relaxed(&s->orphan);
   d->full = gcl_load_relaxed(&s->full);

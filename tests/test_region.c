@@ -96,6 +96,11 @@ START_TEST(bad_configs_are_einval) {
   errno = 0;
   ck_assert_int_eq(gclzone_init(&huge), -1);
   ck_assert_int_eq(errno, EINVAL);
+  /* The region must end below 2^48 (a slab's remote word). */
+  gclzone_config_t high = {GiB, GiB, ((uintptr_t)1 << 48) - GiB, NULL};
+  errno = 0;
+  ck_assert_int_eq(gclzone_init(&high), -1);
+  ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
 
