@@ -515,12 +515,18 @@ static void *allocate_300(void *arg) {
   return NULL;
 }
 
-START_TEST(orphans_wait_by_class) {
+/* Start the allocator and have a thread leave its six orphans in keep. */
+static void six_orphans(void *keep[6]) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
-  void *keep[6], *got;
   pthread_t t;
   pthread_create(&t, NULL, leave_orphans, keep);
   pthread_join(t, NULL);
+}
+
+START_TEST(orphans_wait_by_class) {
+  void *keep[6], *got;
+  pthread_t t;
+  six_orphans(keep);
   unsigned c300 = gcl_slab_class_of(300);
   ck_assert_uint_eq(gcl_theaps.norphans[c300], 1);
   size_t orphans = 0;
@@ -548,11 +554,9 @@ END_TEST
  * try-lock that failed made a new slab of each class a thread needed, and
  * peak RSS ran from 14 to 60 MiB from run to run. */
 START_TEST(a_held_orphan_lock_delays_adoption) {
-  ck_assert_int_eq(gclzone_init(NULL), 0);
   void *keep[6], *got;
   pthread_t t;
-  pthread_create(&t, NULL, leave_orphans, keep);
-  pthread_join(t, NULL);
+  six_orphans(keep);
   gcl_span_t *orphan = gcl_span_of(keep[2]);
   ck_assert(orphan->orphan);
   gcl_prim_lock(&gcl_theap_orphan_lock);
