@@ -120,17 +120,18 @@ __attribute__((constructor)) static void elf_init(void) {
   gcl_prim_atfork(elf_fork_prepare, elf_fork_parent, elf_fork_child);
 }
 
-/* malloc's body, for operator new too: a call to the exported malloc from
- * inside the library would go through the GOT, as the symbol may be
- * interposed, and not be inlined. */
-static inline void *elf_malloc(size_t size) {
-  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small(size);
-  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium(size);
-  return gcl_alloc_malloc(size);
+/* malloc's body, for operator new too (whose misses and large sizes go to
+ * functions of its own: below): a call to the exported malloc from inside
+ * the library would go through the GOT, as the symbol may be interposed,
+ * and not be inlined. */
+static inline void *elf_malloc(size_t size, gcl_alloc_miss_fn *miss, void *(*large)(size_t)) {
+  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small_or(size, miss);
+  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium_or(size, miss);
+  return large(size);
 }
 
 GCL_EXPORT void *malloc(size_t size) {
-  return elf_malloc(size);
+  return elf_malloc(size, gcl_alloc_refill, gcl_alloc_malloc);
 }
 
 GCL_EXPORT void free(void *p) {
@@ -211,20 +212,20 @@ GCL_COLD static void *new_failed(void **next, const char *name, size_t size, boo
   if (!*next) return NULL;
   return nothrow ? ((new_nothrow_fn *)*next)(size, &nothrow_tag) : ((new_fn *)*next)(size);
 }
-/* One operator new: the fast paths of malloc, whose misses go to a refill
- * of their own, so that the fast path keeps no register for the failure. */
-#define NEW_MISS(sym, nothrow)                                                 \
+/* One operator new: malloc's fast paths, whose misses and large sizes go
+ * to functions of their own (a tail call each, so that the fast path keeps
+ * no register for a failure), which hand a failure to the next new. */
+#define NEW_SLOW(sym, nothrow)                                                 \
+  static void *sym##_next;                                                     \
   GCL_COLD static void *sym##_miss(size_t size, size_t align, gcl_span_t *s) { \
     void *p = gcl_alloc_refill(size, align, s);                                \
-    static void *next;                                                         \
-    return p ? p : new_failed(&next, #sym, size, nothrow);                     \
+    return p ? p : new_failed(&sym##_next, #sym, size, nothrow);               \
+  }                                                                            \
+  static void *sym##_large(size_t size) {                                      \
+    void *p = gcl_alloc_malloc(size);                                          \
+    return p ? p : new_failed(&sym##_next, #sym, size, nothrow);               \
   }
-#define NEW(sym, nothrow)                                                      \
-  if (gcl_likely(size <= GCL_DIRECT_MAX)) return gcl_alloc_small_or(size, sym##_miss);   \
-  if (gcl_likely(size <= GCL_MEDIUM_MAX)) return gcl_alloc_medium_or(size, sym##_miss);  \
-  void *p = gcl_alloc_malloc(size);                                            \
-  static void *next;                                                           \
-  return p ? p : new_failed(&next, #sym, size, nothrow);
+#define NEW(sym) return elf_malloc(size, sym##_miss, sym##_large);
 /* delete: free, with a pointer outside the region sent to the next
  * definition of the same operator (or, if none, to glibc's free). */
 static void *next_delete, *next_delete_array;
@@ -238,23 +239,23 @@ static void delete_array_foreign(void *p) { foreign_unsized(&next_delete_array, 
 static const gcl_foreign_t cxx_delete = {delete_foreign, libc_realloc, libc_usable_size};
 static const gcl_foreign_t cxx_delete_array = {delete_array_foreign, libc_realloc, libc_usable_size};
 
-NEW_MISS(_Znwm, false)
-NEW_MISS(_Znam, false)
-NEW_MISS(_ZnwmRKSt9nothrow_t, true)
-NEW_MISS(_ZnamRKSt9nothrow_t, true)
+NEW_SLOW(_Znwm, false)
+NEW_SLOW(_Znam, false)
+NEW_SLOW(_ZnwmRKSt9nothrow_t, true)
+NEW_SLOW(_ZnamRKSt9nothrow_t, true)
 void *_Znwm(size_t size);
 void *_Znam(size_t size);
 void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow);
 void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow);
-GCL_EXPORT void *_Znwm(size_t size) { NEW(_Znwm, false) }
-GCL_EXPORT void *_Znam(size_t size) { NEW(_Znam, false) }
+GCL_EXPORT void *_Znwm(size_t size) { NEW(_Znwm) }
+GCL_EXPORT void *_Znam(size_t size) { NEW(_Znam) }
 GCL_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow) {
   (void)nothrow;
-  NEW(_ZnwmRKSt9nothrow_t, true)
+  NEW(_ZnwmRKSt9nothrow_t)
 }
 GCL_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow) {
   (void)nothrow;
-  NEW(_ZnamRKSt9nothrow_t, true)
+  NEW(_ZnamRKSt9nothrow_t)
 }
 void _ZdlPv(void *p);
 void _ZdaPv(void *p);

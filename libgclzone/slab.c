@@ -82,9 +82,6 @@ void gcl_slab_init(gcl_span_t *s, unsigned c) {
   }
 }
 
-/* Hand out never-used blocks: about a page's worth at a time, so a slab's
- * pages are touched only as they are needed. Needs s->free == NULL and room
- * below usable_end. */
 /* Set free block b's link; in the hardened mode its trailer follows the
  * link (debug.c: freed_word), so that a write to it is seen at reuse. */
 static inline void link_free(const gcl_span_t *s, gcl_block_t *b, gcl_block_t *next) {
@@ -92,6 +89,9 @@ static inline void link_free(const gcl_span_t *s, gcl_block_t *b, gcl_block_t *n
   if (gcl_debug_hardened()) gcl_debug_free_link(b, s->block_size);
 }
 
+/* Hand out never-used blocks: about a page's worth at a time, so a slab's
+ * pages are touched only as they are needed. Needs s->free == NULL and room
+ * below usable_end. */
 void gcl_slab_extend(gcl_span_t *s) {
   size_t bs = s->block_size;
   size_t n = bs >= 4096 ? 1 : 4096 / bs;
@@ -289,10 +289,16 @@ void gcl_slab_check_free(const gcl_span_t *s, const gcl_block_t *b) {
   if (!ok) gcl_log_fatal(GCL_FATAL_WRITE_AFTER_FREE, b, NULL);
 }
 
+/* Hardened: does free block q of s hold its free tag and the link its
+ * trailer names? */
+static bool free_head_intact(const gcl_span_t *s, const gcl_block_t *q) {
+  return q->tag == gcl_span_free_tag(s, q) && gcl_debug_free_link_ok(q, s->block_size);
+}
+
 /* Hardened: the owner frees block p of s. An overrun of p past its canary
- * and trailer lands in the block above, in its link and tag first (bench's
- * collection mimalloc-bench writes one byte 31 past the end of 8 and 4096
- * bytes: into the link of a 32-byte block, the tag of a 4112-byte one), and
+ * and trailer lands in the block above, in its link and tag first
+ * (mimalloc-bench's 32_byte_overflow writes one byte 31 past the end of 8
+ * and 4096 bytes: into the link of a 32-byte block, the tag of a 4112-byte one), and
  * when that block is free both are known: the free tag, and the link its
  * trailer names (debug.c: freed_word); above the bump pointer, both words
  * are zero in a span that came zero. A tag that differs from the free tag
@@ -312,7 +318,5 @@ void gcl_slab_check_after(const gcl_span_t *s, const void *p) {
   uint64_t x = gcl_load_relaxed(&q->tag) ^ gcl_span_free_tag(s, q);
   if (x == 0 && gcl_debug_free_link_ok(q, s->block_size)) return;
   if (x && (unsigned)__builtin_ctzll(x) / 8 != (63u - (unsigned)__builtin_clzll(x)) / 8) return;
-  if (!gcl_slab_listed(s, q)) return;
-  if (q->tag == gcl_span_free_tag(s, q) && gcl_debug_free_link_ok(q, s->block_size)) return;
-  gcl_log_fatal(GCL_FATAL_OVERFLOW, p, NULL);
+  if (gcl_slab_listed(s, q) && !free_head_intact(s, q)) gcl_log_fatal(GCL_FATAL_OVERFLOW, p, NULL);
 }
