@@ -130,6 +130,86 @@ START_TEST(a_full_slab_freed_into_comes_first) {
 }
 END_TEST
 
+/* direct[] agrees with cur[] entry by entry (theap.c's set_current writes
+ * each class's run of entries in overlapping 16-byte stores). */
+static void direct_matches_cur(void) {
+  gcl_theap_t *h = gcl_theap_self();
+  for (size_t w = 0; w < GCL_DIRECT_N; w++)
+    ck_assert_ptr_eq(h->direct[w], h->cur[gcl_slab_class_of(w == 0 ? 1 : w * 16)]);
+}
+
+/* In a thread of its own: every size up to GCL_DIRECT_MAX, three blocks
+ * of each kept live (every class's current slab changes as slabs fill and
+ * come back), is served by its class (or, from GCL_SHARE_MIN, one at most
+ * GCL_SHARE_FACTOR times larger), and direct[] follows cur[]. */
+static void *direct_follows_current(void *arg) {
+  (void)arg;
+  enum { N = 3 * GCL_DIRECT_MAX };
+  static void *p[N];
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; i < N; i++) {
+      size_t n = i / 3 + 1;
+      p[i] = gclzone_malloc(n);
+      unsigned c = gcl_slab_class_of(n), got = gcl_span_of(p[i])->sclass;
+      if (gcl_slab_class_size(c) < GCL_SHARE_MIN) ck_assert_uint_eq(got, c);
+      else ck_assert(got >= c && gcl_slab_class_size(got) <= GCL_SHARE_FACTOR * gcl_slab_class_size(c)); /* larger_free */
+    }
+    direct_matches_cur();
+    for (size_t i = 0; i < N; i += 2) gclzone_free(p[i]); /* half of them, then the rest */
+    direct_matches_cur();
+    for (size_t i = 1; i < N; i += 2) gclzone_free(p[i]);
+    direct_matches_cur();
+  }
+  return NULL;
+}
+
+START_TEST(direct_table_follows_current_slabs) {
+  in_a_new_thread(direct_follows_current);
+}
+END_TEST
+
+/* theap.c's class_pop, in a thread of its own: blocks freed in the order
+ * they were handed out (a FIFO window of four slabs' worth of 8 KiB blocks)
+ * come back on the fast path: the slab whose last block went out moves to
+ * the back of the queue with its owner, where its frees are noticed by the
+ * next scan, and never goes to the full list (whose frees are slow ones).
+ * Every block comes back, and nothing is handed out twice. */
+static void *fifo_window_stays_queued(void *arg) {
+  (void)arg;
+  enum { SLABS = 4, ROUNDS = 6 };
+  static void *w[SLABS * 64];
+  unsigned c = gcl_slab_class_of(8192);
+  size_t per = (gcl_slab_slots(c) << GCL_SLOT_SHIFT) / 8192, n = SLABS * per;
+  ck_assert_uint_le(n, sizeof w / sizeof w[0]);
+  for (size_t i = 0; i < n; i++) w[i] = gclzone_malloc(8192);
+  size_t slow = 0;
+  for (size_t step = 0; step < ROUNDS * n; step++) {
+    size_t k = step % n;
+    gcl_span_t *s = gcl_span_of(w[k]);
+    /* The first round's frees bring back the slabs that filled up (the
+     * window's first blocks); from the second on, each finds its slab
+     * queued. */
+    if (step >= 2 * n && s->full) slow++;
+    gclzone_free(w[k]);
+    w[k] = gclzone_malloc(8192);
+    ck_assert_ptr_nonnull(w[k]);
+    memset(w[k], (int)k, 8192);
+  }
+  ck_assert_uint_eq(slow, 0);
+  direct_matches_cur();
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_int_eq(((unsigned char *)w[i])[8191], (unsigned char)i);
+    for (size_t j = 0; j < i; j++) ck_assert_ptr_ne(w[i], w[j]);
+  }
+  for (size_t i = 0; i < n; i++) gclzone_free(w[i]);
+  return NULL;
+}
+
+START_TEST(a_fifo_window_frees_on_the_fast_path) {
+  in_a_new_thread(fifo_window_stays_queued);
+}
+END_TEST
+
 /* theap.c's idle_give, in a thread of its own: a small class's current
  * slab left empty stays while the thread allocates from slabs it has, and
  * is given back when another class needs a new slab; one with a block out
@@ -633,6 +713,8 @@ Suite *suite_heap(void) {
   tcase_add_test(t, blocks_fill_their_class);
   tcase_add_test(t, medium_classes_take_larger_free_blocks);
   tcase_add_test(t, a_full_slab_freed_into_comes_first);
+  tcase_add_test(t, a_fifo_window_frees_on_the_fast_path);
+  tcase_add_test(t, direct_table_follows_current_slabs);
   tcase_add_test(t, idle_small_slabs_go_back_for_a_new_slab);
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
