@@ -79,9 +79,18 @@ $(BUILD)/obj/%.o: libgclzone/%.c | $(BUILD)/obj
 $(BUILD)/gclzone.map: mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c | $(BUILD)/obj
 	CC="$(CC)" sh mk/gclzone-map.sh include/gclzone.h libgclzone/override_elf.c > $@.tmp && mv $@.tmp $@
 
+# Relative relocations packed (DT_RELR: binutils 2.38, glibc 2.36) where the
+# toolchain has them: the library's 669 (gcl_theap_empty's direct[] and cur[],
+# the option and message tables) took 16 KiB of .rela.dyn, every page of which
+# ld.so reads and keeps resident in every process that loads us (its first
+# segment, 6 pages, is 2); start-up 5,400 instructions fewer (callgrind,
+# /bin/true preloaded: 197,020 to 191,644; 127,498 without us).
+PACK_RELOCS := $(shell $(CC) -shared -Wl,-z,pack-relative-relocs -o /dev/null -x c /dev/null 2>/dev/null && \
+                 echo -Wl,-z,pack-relative-relocs)
+
 $(BUILD)/libgclzone.so: $(CORE_OBJ) $(ELF_OBJ) $(BUILD)/gclzone.map
 	rm -f $@ && $(CC) -shared -o $@ $(CORE_OBJ) $(ELF_OBJ) -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/gclzone.map \
-	  -Wl,--no-undefined-version -Wl,-z,defs -Wl,-z,now -pthread $(LDFLAGS)
+	  -Wl,--no-undefined-version -Wl,-z,defs -Wl,-z,now $(PACK_RELOCS) -pthread $(LDFLAGS)
 
 # In the build tree the file keeps the name everything preloads, and the
 # SONAME is a link to it, for the programs linked against $(BUILD) (as
