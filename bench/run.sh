@@ -77,6 +77,7 @@ machine=$OUT/machine.txt
   done
   echo "gclzone: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet HEAD -- ../libgclzone 2>/dev/null || echo ' (+ uncommitted changes)')"
   [ ! -r "$PEERS/VERSIONS" ] || sed 's/^/built: /' "$PEERS/VERSIONS"
+  [ -z "$missing" ] || echo "left_out:$missing"
   echo "reps: $REPS"
   echo "scale: $SCALE"
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
