@@ -56,7 +56,7 @@
 #include <string.h>
 
 #define IMAGE_MAGIC "GCLZIMG\n"
-#define IMAGE_FORMAT 2u /* 2: a slab's remote word holds its count (slab.c) */
+#define IMAGE_FORMAT 3u /* 2: a slab's remote word holds its count (slab.c); 3: its idle_at (theap.c) */
 #define TABLE_OFFSET 256u /* the header, zero-padded, then the table */
 #define TABLE_CHUNK 64    /* table entries read or written at a time */
 #define SECTIONS_MAX 1024 /* a saver widens its gaps to stay under this */

@@ -119,6 +119,7 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_SHARE_FACTOR 2        /* ...at most this many times its own size (theap.c: larger_free) */
 #define GCL_ARENA_ALIGN ((size_t)4 << 20)
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
+#define GCL_IDLE_AGE 2            /* slabs a theap takes before it gives back an idle one (theap.c: idle_give) */
 #define GCL_WARM_ORPHANS 16       /* empty slabs of exited threads kept for new ones (theap.c) */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
 #define GCL_DEFAULT_GUARD ((size_t)1 << 30)
@@ -192,6 +193,7 @@ typedef struct gcl_span {
   uint8_t restored;       /* an orphan from a heap image whose lists are not walked yet
                              (theap.c, under gcl_theap_orphan_lock) */
   uint8_t warm;           /* an empty orphan kept for the next thread (theap.c, under the orphan lock) */
+  uint32_t idle_at;       /* slab: its theap's `taken` when it was last left empty (theap.c) */
   /* other threads' */
   uintptr_t remote __attribute__((aligned(64))); /* atomic: frees from other threads, a lock-free
                                                     stack: its head and its count (slab.c) */
@@ -216,6 +218,7 @@ typedef struct gcl_theap {
   gcl_spanq_t queue[GCL_NCLASSES]; /* slabs that may have free blocks */
   gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
   uint64_t idle[(GCL_NCLASSES + 63) / 64]; /* small classes whose current slab was left empty (a hint) */
+  uint32_t taken;                  /* slabs taken from the arena: idle_give's clock */
   uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
   uint32_t live;                   /* the theap belongs to a running thread */
   uintptr_t thread;                /* that thread's gcl_prim_thread_self() */
