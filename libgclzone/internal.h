@@ -219,6 +219,7 @@ typedef struct gcl_theap {
   gcl_spanq_t full;                /* slabs with none (fast_owner 0) */
   uint64_t idle[(GCL_NCLASSES + 63) / 64]; /* small classes whose current slab was left empty (a hint) */
   uint32_t taken;                  /* slabs taken from the arena: idle_give's clock */
+  uint64_t classes[(GCL_NCLASSES + 63) / 64]; /* classes that had a slab here (theap.c: theap_clean) */
   uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
   uint32_t live;                   /* the theap belongs to a running thread */
   uintptr_t thread;                /* that thread's gcl_prim_thread_self() */

@@ -285,6 +285,50 @@ static void *classes_left_empty_stay(void *arg) {
   return NULL;
 }
 
+/* theap.c's pool: the theap struct of a thread that exited is as clean as
+ * gcl_theap_empty (theap_clean), since theap_new hands it to the next
+ * thread without copying gcl_theap_empty over it; and that thread's
+ * mallocs of every kind work from it. */
+static void *classes_then_exit(void *arg) {
+  gcl_theap_t **out = arg;
+  void *p[5] = {gclzone_malloc(16), gclzone_malloc(700), gclzone_malloc(9000), gclzone_malloc(100000),
+                gclzone_malloc(3000)};
+  for (int i = 0; i < 5; i++) ck_assert_ptr_nonnull(p[i]);
+  *out = gcl_theap_self();
+  for (int i = 0; i < 4; i++) gclzone_free(p[i]); /* 3000's block outlives the thread */
+  gclzone_free(gclzone_malloc(48));               /* an idle slab */
+  ((gcl_theap_t *)*out)->remote_full_hint = 1;
+  return p[4];
+}
+
+static void theap_is_clean(const gcl_theap_t *h) {
+  ck_assert_int_eq(memcmp(h->direct, gcl_theap_empty.direct, sizeof h->direct), 0);
+  ck_assert_int_eq(memcmp(h->cur, gcl_theap_empty.cur, sizeof h->cur), 0);
+  for (unsigned c = 0; c < GCL_NCLASSES; c++) ck_assert_ptr_null(h->queue[c].first);
+  ck_assert_ptr_null(h->full.first);
+  for (unsigned w = 0; w < sizeof h->idle / sizeof h->idle[0]; w++) {
+    ck_assert_uint_eq(h->idle[w], 0);
+    ck_assert_uint_eq(h->classes[w], 0);
+  }
+  ck_assert_uint_eq(h->taken, 0);
+  ck_assert_uint_eq(h->remote_full_hint, 0);
+  ck_assert_uint_eq(h->live, 0);
+}
+
+START_TEST(a_pooled_theap_is_clean) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  for (int round = 0; round < 3; round++) {
+    gcl_theap_t *h = NULL;
+    void *left;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, classes_then_exit, &h), 0);
+    ck_assert_int_eq(pthread_join(t, &left), 0);
+    theap_is_clean(h);
+    gclzone_free(left);
+  }
+}
+END_TEST
+
 START_TEST(classes_left_empty_keep_their_slabs) {
   in_a_new_thread(classes_left_empty_stay);
 }
@@ -766,6 +810,7 @@ Suite *suite_heap(void) {
   tcase_add_test(t, direct_table_follows_current_slabs);
   tcase_add_test(t, idle_small_slabs_go_back_for_a_new_slab);
   tcase_add_test(t, classes_left_empty_keep_their_slabs);
+  tcase_add_test(t, a_pooled_theap_is_clean);
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);
