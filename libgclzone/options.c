@@ -26,7 +26,7 @@ const gcl_option_t gcl_options_table[] = {
   OPT("TIMELINE", 'p', timeline, 0, "a file to record the memory timeline into (gclzone-timeline draws it)"),
   OPT("IMAGE", 'p', image, 0, "start from this heap image (gclzone_image_save); its sizes and base replace the others"),
   OPT("HARDEN", 'n', harden, 0, "1: the hardened mode (SECURE=1 builds): canaries, guard pages, zero on free"),
-  OPT("DIRTY_SHARE", 'n', dirty_share, 50, "percent of the arena in use also kept free and resident, when more than DIRTY_MAX"),
+  OPT("DIRTY_SHARE", 'n', dirty_share, 75, "percent of the arena in use also kept free and resident, when more than DIRTY_MAX"),
 };
 const size_t gcl_options_count = sizeof gcl_options_table / sizeof gcl_options_table[0];
 

@@ -133,6 +133,32 @@ START_TEST(the_dirty_cap_follows_the_bytes_in_use) {
 }
 END_TEST
 
+/* The default share keeps holes of more than half the bytes in use (bench's
+ * largelive: 32 live blocks of 5 to 25 MiB replaced one at a time leave
+ * holes of over half of them, which the next blocks fit into). */
+START_TEST(the_default_share_keeps_big_holes) {
+  small_region(64 * MiB, 256 * MiB);
+  gcl_options.purge_delay_ms = -1;
+  gcl_options.dirty_max = 1 * MiB;
+  gcl_options.dirty_share = (long)gcl_options_table[GCL_OPTION_DIRTY_SHARE].dflt;
+  gcl_span_t *live = gcl_span_take(160, 1, GCL_SPAN_LARGE); /* 10 MiB in use */
+  gcl_span_t *a = gcl_span_take(112, 1, GCL_SPAN_LARGE);    /* 7 MiB */
+  gcl_span_take(1, 1, GCL_SPAN_LARGE);
+  memset((void *)a->start, 1, 112 * SLOT);
+  uintptr_t pa = a->start;
+  gcl_span_give(a); /* 7 MiB dirty: 70% of what is in use */
+  gcl_span_stats_t st;
+  gcl_span_stats(&st);
+  ck_assert_uint_eq(st.dirty, 7 * MiB);
+  ck_assert_int_eq(*(volatile char *)pa, 1);
+  a = gcl_span_take(96, 1, GCL_SPAN_LARGE); /* the next block reuses the hole's pages */
+  ck_assert_uint_eq(a->start, pa);
+  ck_assert(!(a->flags & GCL_SPAN_ZERO));
+  gcl_span_give(a);
+  gcl_span_give(live);
+}
+END_TEST
+
 /* The bytes in use swing down and up again (threads that exit and are
  * replaced): what was in use stays resident for the next swing, however
  * far over the other caps, as long as in use + dirty stays within the
@@ -317,6 +343,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, freed_pages_are_reused_without_refault);
   tcase_add_test(t, purge_when_over_the_dirty_cap);
   tcase_add_test(t, the_dirty_cap_follows_the_bytes_in_use);
+  tcase_add_test(t, the_default_share_keeps_big_holes);
   tcase_add_test(t, a_swing_keeps_its_pages_for_the_next);
   tcase_add_test(t, purge_after_the_delay);
   tcase_add_test(t, aligned_spans);
