@@ -224,8 +224,9 @@ static void purge_span(gcl_span_t *s) {
  * 32 live blocks come to more than half of them, and at 50% it purged and
  * refaulted 280 MiB (242,260 faults, 1.01 s; 173,755 and 0.78 s at 75%, and
  * a lower peak RSS, 679 MiB against 692: purged spans came back as clean
- * ones, taken before the dirty holes fit). A program whose use swings (threads that
- * build a working set and exit, then new ones: mimalloc's test-stress)
+ * ones, taken before the dirty holes fit). A program whose use swings
+ * (threads that build a working set and exit, then new ones: mimalloc's
+ * test-stress)
  * would still give back most of each swing and fault it in again in the
  * next: 18 faults for every page of test-stress's working set. Room up to
  * the recent peak lets the next swing reuse those pages, and never lets
