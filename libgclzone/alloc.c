@@ -256,10 +256,12 @@ static GCL_NOINLINE void *realloc_slow(void *p, size_t size, const gcl_foreign_t
       if (gcl_unlikely(gcl_debug_modes)) gcl_debug_resize(p, old, gcl_span_usable(s), gcl_span_usable(s));
       return p;
     }
-    /* Moving up: to a span with growth room (the debug modes describe
-     * every new block, so they take malloc's way). */
+    /* Moving up: to a span with growth room, its pages moved there rather
+     * than copied when the OS can (the debug modes describe every new
+     * block, so they take malloc's way). */
     if (size > old && !gcl_debug_modes) {
       gcl_span_t *t = gcl_span_large_moved(size);
+      if (t && gcl_span_large_move(s, t)) return (void *)t->start;
       q = t ? (void *)t->start : NULL;
     }
   } else if (fits_in_place(size, old)) {

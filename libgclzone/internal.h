@@ -430,6 +430,7 @@ gcl_span_t *gcl_span_live(const void *p, enum gcl_fatal *why);
 size_t gcl_span_usable(const gcl_span_t *s);
 gcl_span_t *gcl_span_large_alloc(size_t size, size_t align);
 gcl_span_t *gcl_span_large_moved(size_t size);
+bool gcl_span_large_move(gcl_span_t *s, gcl_span_t *t);
 bool gcl_span_large_same_pages(const gcl_span_t *s, size_t size);
 bool gcl_span_large_resize(gcl_span_t *s, size_t size);
 size_t gcl_span_large_good_size(size_t size);

@@ -52,6 +52,15 @@ int gcl_prim_reserved(const void *p, size_t size);
 int gcl_prim_decommit(void *p, size_t size);
 int gcl_prim_purge(void *p, size_t size);
 size_t gcl_prim_page_size(void);
+/* move:     move the pages of [from, from+size) to [to, to+size) without
+ *           copying them (page aligned, disjoint, both accessible ranges of
+ *           our reservation): `to` then holds from's bytes, and `from` stays
+ *           accessible and reads as zero on the next touch. 0, or errno with
+ *           nothing changed: ENOTSUP where the OS cannot (Darwin for now; Linux
+ *           before 5.7; a region holding file mappings), ENOSPC while the
+ *           process has too many kernel mappings for another. The caller
+ *           then copies. */
+int gcl_prim_move(void *from, void *to, size_t size);
 
 /* ---- Files (heap images: image.c) -----------------------------------------
  * file_open:   open path for reading, or (create) make it anew for writing

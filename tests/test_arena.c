@@ -262,6 +262,42 @@ START_TEST(resize_in_place) {
 }
 END_TEST
 
+/* realloc moves a large block whose neighbour is taken: where the OS moves
+ * pages (Linux >= 5.7: gcl_prim_move), they go uncopied, and the old span
+ * is given back clean, not dirty and resident beside the new block;
+ * elsewhere the bytes are copied and the old span is dirty. Either way
+ * every byte arrives. */
+START_TEST(a_moved_large_block_leaves_no_dirty_span) {
+  small_region(64 * MiB, 256 * MiB);
+  gcl_options.purge_delay_ms = 1000 * 1000;
+  size_t size = 3 * SLOT + 1000;
+  char *p = gcl_alloc_malloc(size);
+  void *next = gcl_alloc_malloc(4 * SLOT); /* p cannot grow in place */
+  ck_assert_ptr_nonnull(p);
+  ck_assert_ptr_nonnull(next);
+  ck_assert_uint_eq(gcl_span_of(next)->start, (uintptr_t)p + gcl_span_of(p)->slots * SLOT);
+  fill(p, size, 9);
+  gcl_span_stats_t before, after;
+  gcl_span_stats(&before);
+  char *q = gcl_alloc_realloc(p, 9 * SLOT, NULL);
+  ck_assert_ptr_nonnull(q);
+  ck_assert_ptr_ne(q, p);
+  ck_assert(filled(q, size, 9));
+  gcl_span_stats(&after);
+  gcl_span_t *old = gcl_span_of(p);
+  ck_assert_uint_eq(old->kind, GCL_SPAN_FREE);
+  if (os_moves_pages()) {
+    ck_assert(old->flags & GCL_SPAN_ZERO);
+    ck_assert_uint_eq(after.dirty, before.dirty);
+    for (size_t i = 0; i < size; i += 512) ck_assert_int_eq(p[i], 0);
+  } else {
+    ck_assert(!(old->flags & GCL_SPAN_ZERO));
+    ck_assert_uint_ge(after.dirty, before.dirty + 4 * SLOT);
+  }
+  check_map();
+}
+END_TEST
+
 /* A free span at the break that is too small for a request grows past the
  * break into it: its pages are used again, not left behind (take_grown),
  * and an aligned request leaves the free span's unaligned front free. */
@@ -348,6 +384,7 @@ Suite *suite_arena(void) {
   tcase_add_test(t, purge_after_the_delay);
   tcase_add_test(t, aligned_spans);
   tcase_add_test(t, resize_in_place);
+  tcase_add_test(t, a_moved_large_block_leaves_no_dirty_span);
   tcase_add_test(t, a_free_span_at_the_break_grows);
   tcase_add_test(t, exhaustion_is_clean_and_recoverable);
   tcase_add_test(t, a_mapping_over_the_arena_is_not_taken);

@@ -73,6 +73,59 @@ START_TEST(commit_decommit_purge) {
 }
 END_TEST
 
+/* move: on Linux 5.7 and later the pages go to `to` uncopied and `from`
+ * reads as zero and stays writable; after purge_by_remap (a region of file
+ * mappings) there are no moves. */
+START_TEST(move_takes_the_pages_and_leaves_zeros) {
+  void *r;
+  size_t n = 32 * page();
+  ck_assert_int_eq(gcl_prim_reserve(n, 0, false, &r), 0);
+  char *p = r;
+  ck_assert_int_eq(gcl_prim_commit(p, n), 0);
+  fill(p, 8 * page(), 5);
+  memset(p + 16 * page(), 'd', 12 * page());
+  int rc = gcl_prim_move(p, p + 16 * page(), 8 * page());
+  if (!os_moves_pages()) {
+    ck_assert_int_eq(rc, ENOTSUP);
+    ck_assert(filled(p, 8 * page(), 5));
+  } else {
+    ck_assert_int_eq(rc, 0);
+    ck_assert(filled(p + 16 * page(), 8 * page(), 5));
+    for (size_t i = 0; i < 4 * page(); i++) ck_assert_int_eq(p[24 * page() + i], 'd'); /* past the move: kept */
+    for (size_t i = 0; i < 8 * page(); i++) ck_assert_int_eq(p[i], 0);
+    p[0] = 1; /* still accessible */
+  }
+  gcl_prim_purge_by_remap();
+  ck_assert_int_eq(gcl_prim_move(p + 16 * page(), p, 8 * page()), ENOTSUP);
+  if (!rc) ck_assert(filled(p + 16 * page(), 8 * page(), 5));
+  gcl_prim_release(r, n);
+}
+END_TEST
+
+/* A process with more kernel mappings than prim_posix.c's limit (8192) gets
+ * no move (ENOSPC, nothing changed); once they are gone, a move is allowed
+ * again within a batch (256) of refusals. */
+START_TEST(no_move_when_the_mappings_are_many) {
+  if (!os_moves_pages()) return;
+  size_t many = 8400, len = 2 * many * page();
+  char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ck_assert(m != MAP_FAILED);
+  for (size_t i = 0; i < many; i++) ck_assert_int_eq(mprotect(m + 2 * i * page(), page(), PROT_READ), 0);
+  void *r;
+  ck_assert_int_eq(gcl_prim_reserve(16 * page(), 0, false, &r), 0);
+  char *p = r;
+  ck_assert_int_eq(gcl_prim_commit(p, 16 * page()), 0);
+  fill(p, 4 * page(), 7);
+  ck_assert_int_eq(gcl_prim_move(p, p + 8 * page(), 4 * page()), ENOSPC);
+  ck_assert(filled(p, 4 * page(), 7));
+  munmap(m, len);
+  int tries = 0;
+  while (gcl_prim_move(p, p + 8 * page(), 4 * page()) == ENOSPC) ck_assert_int_le(++tries, 256);
+  ck_assert(filled(p + 8 * page(), 4 * page(), 7));
+  gcl_prim_release(r, 16 * page());
+}
+END_TEST
+
 /* read: a copy without a signal, EFAULT for what is not readable, errno kept. */
 START_TEST(read_never_faults) {
   char src[64], dst[64];
@@ -220,6 +273,8 @@ Suite *suite_prim(void) {
   tcase_add_test(t, page_size_is_the_systems);
   tcase_add_test(t, reserve_exactly_or_not_at_all);
   tcase_add_test(t, commit_decommit_purge);
+  tcase_add_test(t, move_takes_the_pages_and_leaves_zeros);
+  tcase_add_test(t, no_move_when_the_mappings_are_many);
   tcase_add_test(t, read_never_faults);
   tcase_add_test(t, dup_fd_is_high_and_close_on_exec);
   tcase_add_test(t, write_writes_everything_and_keeps_errno);

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,18 @@ Suite *suite_prim(void);
 Suite *suite_image(void);
 
 /* Fill n bytes at p with a pattern derived from seed; check it later. */
+/* Does this system move pages without copying (gcl_prim_move: Linux 5.7
+ * and later)? */
+static inline int os_moves_pages(void) {
+#if defined(__linux__)
+  struct utsname u;
+  int a = 0, b = 0;
+  return uname(&u) == 0 && sscanf(u.release, "%d.%d", &a, &b) == 2 && (a > 5 || (a == 5 && b >= 7));
+#else
+  return 0;
+#endif
+}
+
 static inline void fill(void *p, size_t n, uint32_t seed) {
   unsigned char *c = p;
   for (size_t i = 0; i < n; i++) c[i] = (unsigned char)(seed * 131u + i * 7u + (i >> 8));
