@@ -98,9 +98,33 @@ static int maps_line(const char *line, uintptr_t *cursor, uintptr_t end) {
   return 0;
 }
 
+/* Reading /proc/self/maps from inside malloc: open, read and close are
+ * cancellation points (POSIX), and malloc must not be one (a thread with a
+ * cancellation pending would be cancelled inside it, its locks held);
+ * syscall(2) is not one. Each keeps errno. */
+static int maps_open(void) {
+  int saved = errno;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  errno = saved;
+  return fd;
+}
+static ssize_t maps_read(int fd, char *buf, size_t n) {
+  int saved = errno;
+  ssize_t r;
+  do r = syscall(SYS_read, fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  errno = saved;
+  return r;
+}
+static void maps_close(int fd) {
+  int saved = errno;
+  syscall(SYS_close, fd);
+  errno = saved;
+}
+
 int gcl_prim_reserved(const void *p, size_t size) {
   int saved = errno;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = maps_open();
   if (fd < 0) {
     errno = saved;
     return 0; /* no /proc: nothing to tell */
@@ -110,7 +134,7 @@ int gcl_prim_reserved(const void *p, size_t size) {
   size_t have = 0;
   int err = 0;
   ssize_t r;
-  while (!err && cursor < end && (r = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+  while (!err && cursor < end && (r = maps_read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
     have += (size_t)r;
     buf[have] = 0;
     char *line = buf, *nl;
@@ -123,7 +147,7 @@ int gcl_prim_reserved(const void *p, size_t size) {
     __builtin_memmove(buf, line, have);
     if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: its path, drop it */
   }
-  close(fd);
+  maps_close(fd);
   errno = saved;
   return err ? err : cursor < end ? EEXIST : 0;
 }
@@ -225,19 +249,17 @@ static unsigned long refused; /* atomic: moves refused since the count */
 
 /* The lines of /proc/self/maps, or -1. */
 static long maps_count(void) {
-  int saved = errno;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = maps_open();
   long lines = -1;
   if (fd >= 0) {
     char buf[4096];
     ssize_t r;
     lines = 0;
-    while ((r = read(fd, buf, sizeof buf)) > 0)
+    while ((r = maps_read(fd, buf, sizeof buf)) > 0)
       for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
     if (r < 0) lines = -1;
-    close(fd);
+    maps_close(fd);
   }
-  errno = saved;
   return lines;
 }
 

@@ -126,6 +126,38 @@ START_TEST(no_move_when_the_mappings_are_many) {
 }
 END_TEST
 
+/* The reads of /proc/self/maps that malloc may make (region.c's growth
+ * check, the move budget) are no cancellation points: a thread with a
+ * cancellation pending comes back from both, and is cancelled only at the
+ * next real one. */
+static volatile int cancel_go, cancel_came_back;
+static void *reader_with_cancel_pending(void *arg) {
+  char *p = arg;
+  while (!__atomic_load_n(&cancel_go, __ATOMIC_ACQUIRE)) {
+  }
+  int reserved = gcl_prim_reserved(p + 8 * page(), 8 * page());
+  int moved = gcl_prim_move(p, p + 4 * page(), 4 * page());
+  if (reserved == 0 && (moved == 0 || moved == ENOTSUP)) cancel_came_back = 1;
+  pthread_testcancel();
+  return NULL;
+}
+
+START_TEST(reading_the_maps_is_no_cancellation_point) {
+  void *r;
+  ck_assert_int_eq(gcl_prim_reserve(16 * page(), 0, false, &r), 0);
+  ck_assert_int_eq(gcl_prim_commit(r, 8 * page()), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, reader_with_cancel_pending, r), 0);
+  ck_assert_int_eq(pthread_cancel(t), 0); /* pending: the thread is spinning, at no cancellation point */
+  __atomic_store_n(&cancel_go, 1, __ATOMIC_RELEASE);
+  void *res;
+  ck_assert_int_eq(pthread_join(t, &res), 0);
+  ck_assert_ptr_eq(res, PTHREAD_CANCELED);
+  ck_assert_int_eq(cancel_came_back, 1);
+  gcl_prim_release(r, 16 * page());
+}
+END_TEST
+
 /* read: a copy without a signal, EFAULT for what is not readable, errno kept. */
 START_TEST(read_never_faults) {
   char src[64], dst[64];
@@ -275,6 +307,7 @@ Suite *suite_prim(void) {
   tcase_add_test(t, commit_decommit_purge);
   tcase_add_test(t, move_takes_the_pages_and_leaves_zeros);
   tcase_add_test(t, no_move_when_the_mappings_are_many);
+  tcase_add_test(t, reading_the_maps_is_no_cancellation_point);
   tcase_add_test(t, read_never_faults);
   tcase_add_test(t, dup_fd_is_high_and_close_on_exec);
   tcase_add_test(t, write_writes_everything_and_keeps_errno);
