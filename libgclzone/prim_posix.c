@@ -98,25 +98,26 @@ static int maps_line(const char *line, uintptr_t *cursor, uintptr_t end) {
   return 0;
 }
 
-/* Reading /proc/self/maps from inside malloc: open, read and close are
- * cancellation points (POSIX), and malloc must not be one (a thread with a
- * cancellation pending would be cancelled inside it, its locks held);
- * syscall(2) is not one. Each keeps errno. */
-static int maps_open(void) {
+/* Files read from inside malloc (/proc/self/maps for region.c's growth
+ * check and the move budget, /proc/self/statm for the timeline): open,
+ * read, pread and close are cancellation points (POSIX), and malloc must
+ * not be one (a thread with a cancellation pending would be cancelled
+ * inside it, its locks held); syscall(2) is not one. Each keeps errno. */
+static int nc_open(const char *path) {
   int saved = errno;
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
   errno = saved;
   return fd;
 }
-static ssize_t maps_read(int fd, char *buf, size_t n) {
+static ssize_t nc_pread(int fd, char *buf, size_t n, long offset) {
   int saved = errno;
   ssize_t r;
-  do r = syscall(SYS_read, fd, buf, n);
+  do r = offset < 0 ? syscall(SYS_read, fd, buf, n) : syscall(SYS_pread64, fd, buf, n, offset);
   while (r < 0 && errno == EINTR);
   errno = saved;
   return r;
 }
-static void maps_close(int fd) {
+static void nc_close(int fd) {
   int saved = errno;
   syscall(SYS_close, fd);
   errno = saved;
@@ -124,7 +125,7 @@ static void maps_close(int fd) {
 
 int gcl_prim_reserved(const void *p, size_t size) {
   int saved = errno;
-  int fd = maps_open();
+  int fd = nc_open("/proc/self/maps");
   if (fd < 0) {
     errno = saved;
     return 0; /* no /proc: nothing to tell */
@@ -134,7 +135,7 @@ int gcl_prim_reserved(const void *p, size_t size) {
   size_t have = 0;
   int err = 0;
   ssize_t r;
-  while (!err && cursor < end && (r = maps_read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+  while (!err && cursor < end && (r = nc_pread(fd, buf + have, sizeof buf - 1 - have, -1)) > 0) {
     have += (size_t)r;
     buf[have] = 0;
     char *line = buf, *nl;
@@ -147,7 +148,7 @@ int gcl_prim_reserved(const void *p, size_t size) {
     __builtin_memmove(buf, line, have);
     if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: its path, drop it */
   }
-  maps_close(fd);
+  nc_close(fd);
   errno = saved;
   return err ? err : cursor < end ? EEXIST : 0;
 }
@@ -249,16 +250,16 @@ static unsigned long refused; /* atomic: moves refused since the count */
 
 /* The lines of /proc/self/maps, or -1. */
 static long maps_count(void) {
-  int fd = maps_open();
+  int fd = nc_open("/proc/self/maps");
   long lines = -1;
   if (fd >= 0) {
     char buf[4096];
     ssize_t r;
     lines = 0;
-    while ((r = maps_read(fd, buf, sizeof buf)) > 0)
+    while ((r = nc_pread(fd, buf, sizeof buf, -1)) > 0)
       for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
     if (r < 0) lines = -1;
-    maps_close(fd);
+    nc_close(fd);
   }
   return lines;
 }
@@ -495,7 +496,11 @@ uintptr_t gcl_prim_program_break(void) {
 void gcl_prim_write(int fd, const char *s, size_t n) {
   int saved = errno;
   while (n > 0) {
+#if GCL_OS_LINUX
+    ssize_t w = syscall(SYS_write, fd, s, n); /* no cancellation point (nc_open) */
+#else
     ssize_t w = write(fd, s, n);
+#endif
     if (w < 0) {
       if (errno == EINTR) continue;
       break;
@@ -566,10 +571,10 @@ static size_t statm(int which) {
   static int fd = -1; /* relaxed: a race opens it twice, harmlessly */
   int saved = errno;
   if (__atomic_load_n(&fd, __ATOMIC_RELAXED) < 0)
-    __atomic_store_n(&fd, open("/proc/self/statm", O_RDONLY | O_CLOEXEC), __ATOMIC_RELAXED);
+    __atomic_store_n(&fd, nc_open("/proc/self/statm"), __ATOMIC_RELAXED);
   char buf[128];
   int f = __atomic_load_n(&fd, __ATOMIC_RELAXED);
-  ssize_t n = f >= 0 ? pread(f, buf, sizeof buf - 1, 0) : -1;
+  ssize_t n = f >= 0 ? nc_pread(f, buf, sizeof buf - 1, 0) : -1;
   errno = saved;
   if (n <= 0) return 0;
   buf[n] = 0;
