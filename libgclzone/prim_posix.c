@@ -230,8 +230,9 @@ int gcl_prim_purge(void *p, size_t size) {
  * moved one does not merge with its neighbours, and the reservation splits
  * into more pieces with each move: two, or more when the source was
  * already several (Linux >= 6.17 moves a range across mappings). Seen on
- * Linux 6.18: bench's realloc ends with 43 mappings without moves, 600
- * with them, 794 with four times the work. A process has at most
+ * Linux 6.18 when realloc moved into every span (b4504ee): bench's realloc
+ * ended with 43 mappings without moves, 600 with them, 794 with four times
+ * the work; 420 with moves into clean spans only. A process has at most
  * vm.max_map_count of them (65530 by default), and past that every mmap
  * and mprotect in it fails. So moves are counted out: the process's
  * mappings are counted in /proc/self/maps before the first move and after

@@ -46,7 +46,6 @@ Suite *suite_debug(void);
 Suite *suite_prim(void);
 Suite *suite_image(void);
 
-/* Fill n bytes at p with a pattern derived from seed; check it later. */
 /* Does this system move pages without copying (gcl_prim_move: Linux 5.7
  * and later)? */
 static inline int os_moves_pages(void) {
@@ -59,6 +58,7 @@ static inline int os_moves_pages(void) {
 #endif
 }
 
+/* Fill n bytes at p with a pattern derived from seed; check it later. */
 static inline void fill(void *p, size_t n, uint32_t seed) {
   unsigned char *c = p;
   for (size_t i = 0; i < n; i++) c[i] = (unsigned char)(seed * 131u + i * 7u + (i >> 8));
