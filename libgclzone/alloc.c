@@ -92,7 +92,8 @@ GCL_NOINLINE void *gcl_alloc_slow(size_t size, size_t align, bool zero) {
     p = gcl_theap_alloc(h, c, align); /* a block of c or of a larger class (theap.c) */
     zeroed = gcl_debug_hardened();    /* hardened free blocks are zero (slab.c checked) */
   } else {
-    gcl_span_t *s = gcl_span_large_alloc(room, align);
+    gcl_span_t *s = gcl_theap_large_take(room, align);
+    if (!s) s = gcl_span_large_alloc(room, align);
     p = s ? (void *)s->start : NULL;
     zeroed = s && (s->flags & GCL_SPAN_ZERO);
   }
@@ -155,8 +156,8 @@ GCL_NOINLINE void gcl_alloc_free_slow(void *p, const gcl_foreign_t *foreign) {
       errno = saved;
       return;
     }
-    if (s->kind == GCL_SPAN_LARGE) gcl_span_give(s);
-    else gcl_theap_free(s, p);
+    if (s->kind != GCL_SPAN_LARGE) gcl_theap_free(s, p);
+    else if (!gcl_theap_large_hold(s)) gcl_span_give(s);
   }
   errno = saved;
 }

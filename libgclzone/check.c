@@ -182,6 +182,8 @@ const char *gcl_check_spans(uintptr_t *where) {
     } else if (s->kind == GCL_SPAN_SLAB) {
       const char *why = gcl_slab_published(s) ? slab_fields(s) : NULL;
       if (why) return why;
+    } else if (s->kind == GCL_SPAN_HELD) {
+      if (s->flags != GCL_SPAN_WAS_LARGE) return "a held span has wrong flags";
     } else if (s->kind != GCL_SPAN_LARGE && s->kind != GCL_SPAN_ZEROS) {
       return "a span has an unknown kind";
     }

@@ -121,6 +121,8 @@ static inline bool gcl_below_relaxed(uintptr_t off, const uintptr_t *bound) {
 #define GCL_MAX_THEAPS 65536      /* thread heaps alive at once */
 #define GCL_IDLE_AGE 2            /* slabs a theap takes before it gives back an idle one (theap.c: idle_give) */
 #define GCL_WARM_ORPHANS 16       /* empty slabs of exited threads kept for new ones (theap.c) */
+#define GCL_HELD_N 4              /* freed large spans a theap holds at most (theap.c: held spans)... */
+#define GCL_HELD_SLOTS 16         /* ...and their slots in all: 1 MiB */
 #define GCL_DEFAULT_PART ((size_t)64 << 30) /* host heap and arena: 64 GiB each */
 #define GCL_DEFAULT_GUARD ((size_t)1 << 30)
 #define GCL_ADDRESS_END ((uintptr_t)1 << 48) /* the region lies below (slab.c: the remote word) */
@@ -140,6 +142,7 @@ enum gcl_span_kind {
   GCL_SPAN_SLAB = 1,
   GCL_SPAN_LARGE = 2,
   GCL_SPAN_ZEROS = 3, /* hardened mode: inaccessible, holds malloc(0) blocks (span.c) */
+  GCL_SPAN_HELD = 4,  /* a freed large block's span, held by a theap for its next one (theap.c) */
 };
 
 enum gcl_span_flag {
@@ -223,6 +226,9 @@ typedef struct gcl_theap {
   uint32_t remote_full_hint;       /* atomic: another thread freed into a full slab */
   uint32_t live;                   /* the theap belongs to a running thread */
   uintptr_t thread;                /* that thread's gcl_prim_thread_self() */
+  gcl_span_t *held[GCL_HELD_N];    /* freed large spans kept for reuse, oldest first (theap.c) */
+  uint32_t held_n[GCL_HELD_N];     /* their slots (the search reads no descriptor) */
+  uint32_t nheld, held_slots;      /* how many, and their slots in all */
   struct gcl_theap *next, *prev;   /* all live theaps (gcl_theaps.live) */
   struct gcl_theap *pool_next;     /* free theap structs */
 } gcl_theap_t;
@@ -433,6 +439,9 @@ gcl_span_t *gcl_span_large_moved(size_t size);
 bool gcl_span_large_move(gcl_span_t *s, gcl_span_t *t);
 bool gcl_span_large_same_pages(const gcl_span_t *s, size_t size);
 bool gcl_span_large_resize(gcl_span_t *s, size_t size);
+size_t gcl_span_large_slots(size_t size);
+void gcl_span_hold(gcl_span_t *s);
+void gcl_span_unhold(gcl_span_t *s, size_t size);
 size_t gcl_span_large_good_size(size_t size);
 size_t gcl_span_purge_all(void);
 unsigned gcl_span_bin_of(size_t slots);
@@ -641,6 +650,8 @@ void gcl_theap_fork_child(void);
 void gcl_theap_shed(void);
 size_t gcl_theap_count(void);
 bool gcl_theap_restore(gcl_span_t *s);
+gcl_span_t *gcl_theap_large_take(size_t size, size_t align);
+bool gcl_theap_large_hold(gcl_span_t *s);
 static inline gcl_theap_t *gcl_theap_self(void) {
   return gcl_prim_tls_get();
 }

@@ -19,7 +19,8 @@
  * Invariants, under gcl_span_lock: every slot below top belongs to exactly
  * one span and map[slot] points to it; spans never cross top; a descriptor
  * is never unmapped, so a stale pointer to one is harmless to read. A large
- * block's usable_end is written here alone, under the lock. (The validator
+ * block's usable_end is written here alone, under the lock (or, for a held
+ * span, by the one thread holding it: gcl_span_unhold). (The validator
  * is check.c's gcl_check_spans.)
  *
  * Hardened mode (GCLZONE_HARDEN, debug.c): the only accessible arena memory
@@ -432,9 +433,11 @@ static void note_used(int64_t delta) {
   note();
 }
 
+/* Live large blocks only: held spans (gcl_span_hold) are counted out
+ * without the lock, so these two are relaxed atomics. */
 static void note_large(int64_t delta_bytes, int64_t delta_blocks) {
-  gcl_spans.large_bytes += (size_t)delta_bytes;
-  gcl_spans.large_blocks += (size_t)delta_blocks;
+  __atomic_fetch_add(&gcl_spans.large_bytes, (size_t)delta_bytes, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&gcl_spans.large_blocks, (size_t)delta_blocks, __ATOMIC_RELAXED);
 }
 
 static void fault(void *addr);
@@ -486,7 +489,7 @@ static void give(gcl_span_t *s, bool zero) {
   gcl_assert(s->kind != GCL_SPAN_FREE && s->fast_owner == 0 && s->theap == NULL);
   size_t bytes = bytes_of(s->slots);
   if (s->kind == GCL_SPAN_LARGE) note_large(-(int64_t)bytes, -1);
-  uint8_t was_large = s->kind == GCL_SPAN_LARGE ? GCL_SPAN_WAS_LARGE : 0;
+  uint8_t was_large = s->kind == GCL_SPAN_LARGE || s->kind == GCL_SPAN_HELD ? GCL_SPAN_WAS_LARGE : 0;
   s->kind = GCL_SPAN_FREE;
   s->flags = (zero ? GCL_SPAN_ZERO : GCL_SPAN_DIRTY) | was_large;
   if (!zero && gcl_debug_hardened() && gcl_prim_decommit((void *)s->start, bytes) == 0)
@@ -496,8 +499,8 @@ static void give(gcl_span_t *s, bool zero) {
   maybe_purge();
 }
 
-/* Give back a slab (its owner fields already cleared: theap.c) or a large
- * block; its pages stay resident until purged. */
+/* Give back a slab (its owner fields already cleared: theap.c), a large
+ * block or a held span; its pages stay resident until purged. */
 void gcl_span_give(gcl_span_t *s) {
   gcl_prim_lock(&gcl_span_lock);
   give(s, false);
@@ -631,6 +634,35 @@ static gcl_span_t *large_alloc(size_t size, size_t align, bool room) {
 
 gcl_span_t *gcl_span_large_alloc(size_t size, size_t align) {
   return large_alloc(size, align, false);
+}
+
+/* The slots a large block of `size` bytes takes (theap.c's held spans). */
+size_t gcl_span_large_slots(size_t size) {
+  return large_slots(size);
+}
+
+/* Held spans. A large block freed by a thread that has a theap may stay
+ * with it (theap.c) for that thread's next large block of about its size:
+ * no lock, no merge, no split. A held span is no live block (a free or a
+ * realloc of its address is a double free; walks and images skip it) and
+ * no free span (it is in no free set, and no neighbour merges with it):
+ * kind HELD, flag WAS_LARGE, still counted in `used`, as its pages are
+ * still the allocator's. Only the thread holding it changes it, which is
+ * why its usable_end is written here without the lock. */
+void gcl_span_hold(gcl_span_t *s) {
+  gcl_assert(s->kind == GCL_SPAN_LARGE);
+  note_large(-(int64_t)bytes_of(s->slots), -1);
+  s->flags = GCL_SPAN_WAS_LARGE;
+  gcl_store_relaxed(&s->kind, GCL_SPAN_HELD);
+}
+
+/* Held span s becomes a large block of `size` bytes again (it has the slots). */
+void gcl_span_unhold(gcl_span_t *s, size_t size) {
+  gcl_assert(s->kind == GCL_SPAN_HELD && large_slots(size) <= s->slots);
+  set_usable(s, size);
+  s->flags = 0; /* its pages were written: not zero */
+  note_large((int64_t)bytes_of(s->slots), 1);
+  gcl_store_relaxed(&s->kind, GCL_SPAN_LARGE);
 }
 
 /* The new home of a block realloc moves up to `size` bytes. */
@@ -821,8 +853,8 @@ void gcl_span_stats(gcl_span_stats_t *out) {
   out->committed = bytes_of(gcl_spans.slots) - gcl_spans.free[CLEAN].bytes;
   out->committed_peak = gcl_spans.committed_peak;
   out->dirty = gcl_spans.free[DIRTY].bytes;
-  out->large_bytes = gcl_spans.large_bytes;
-  out->large_blocks = gcl_spans.large_blocks;
+  out->large_bytes = gcl_load_relaxed(&gcl_spans.large_bytes);
+  out->large_blocks = gcl_load_relaxed(&gcl_spans.large_blocks);
   gcl_prim_unlock(&gcl_span_lock);
 }
 
@@ -870,6 +902,7 @@ int gcl_span_restore(size_t slots, uintptr_t desc_end, uintptr_t link_key) {
       if (gcl_spans.map[i + j] != d) err = EINVAL;
     if (err) break;
     d->lru_next = d->lru_prev = NULL;
+    if (d->kind == GCL_SPAN_HELD) d->kind = GCL_SPAN_FREE; /* its theap is gone: a free span */
     if (d->kind == GCL_SPAN_FREE) {
       if (run) {
         run->slots += (uint32_t)n;

@@ -326,7 +326,7 @@ static size_t zone_pressure_relief(malloc_zone_t *zone, size_t goal) {
 static boolean_t zone_claimed_address(malloc_zone_t *zone, void *p) {
   (void)zone;
   gcl_span_t *s = gcl_span_of(p); /* NULL before init: the arena is empty */
-  return s && s->kind != GCL_SPAN_FREE;
+  return s && s->kind != GCL_SPAN_FREE && s->kind != GCL_SPAN_HELD; /* held: a freed large block */
 }
 
 /* ---- reading the allocator through a memory_reader_t ---------------------------

@@ -423,6 +423,109 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* A thread's freed large blocks of up to GCL_HELD_SLOTS slots stay with
+ * its theap (held) and its next large block that fits takes one back. */
+static gcl_span_t *span_at(const void *p) {
+  return gcl_span_of(p);
+}
+
+START_TEST(freed_large_blocks_are_held_for_the_next) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  gclzone_free(gclzone_malloc(1)); /* a theap for this thread */
+  gclzone_stats_t before, s;
+  gclzone_stats(&before);
+  char *p = gclzone_malloc(300 * KiB); /* 5 slots */
+  fill(p, 300 * KiB, 7);
+  gclzone_free(p);
+  gcl_span_t *held = span_at(p);
+  ck_assert_int_eq(held->kind, GCL_SPAN_HELD);
+  ck_assert_uint_eq(held->flags, GCL_SPAN_WAS_LARGE);
+  gclzone_stats(&s);
+  ck_assert_uint_eq(s.in_use_blocks, before.in_use_blocks); /* no live block */
+  enum gcl_fatal why;
+  ck_assert_ptr_null(gcl_span_live(p, &why));
+  ck_assert_int_eq(why, GCL_FATAL_DOUBLE_FREE);
+  uintptr_t where;
+  ck_assert_ptr_null(gcl_check_region(&where));
+  /* Far smaller: another span (a held one has at most a quarter more slots, and one). */
+  char *small = gclzone_malloc(140 * KiB); /* 3 slots */
+  ck_assert_ptr_ne(small, p);
+  ck_assert_int_eq(held->kind, GCL_SPAN_HELD);
+  /* About the size: the held span, its bytes as they were, its usable size the new one's. */
+  char *q = gclzone_malloc(288 * KiB);
+  ck_assert_ptr_eq(q, p);
+  ck_assert_int_eq(held->kind, GCL_SPAN_LARGE);
+  ck_assert_uint_eq(gclzone_usable_size(q), 288 * KiB);
+  ck_assert(filled(q, 288 * KiB, 7));
+  gclzone_stats(&s);
+  ck_assert_uint_eq(s.in_use_blocks, before.in_use_blocks + 2);
+  gclzone_free(q);
+  /* calloc of a held span clears it. */
+  char *z = gclzone_calloc(1, 300 * KiB);
+  ck_assert_ptr_eq(z, p);
+  for (size_t i = 0; i < 300 * KiB; i++) ck_assert_int_eq(z[i], 0);
+  gclzone_free(z);
+  gclzone_free(small);
+  ck_assert_ptr_null(gcl_check_region(&where));
+  gcl_check_all();
+}
+END_TEST
+
+START_TEST(held_spans_are_few_and_the_oldest_goes_back) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  gclzone_free(gclzone_malloc(1));
+  char *b[GCL_HELD_N + 1];
+  for (int i = 0; i <= GCL_HELD_N; i++) b[i] = gclzone_malloc(200 * KiB); /* 4 slots each */
+  for (int i = 0; i <= GCL_HELD_N; i++) gclzone_free(b[i]);
+  gcl_theap_t *h = gcl_theap_self();
+  ck_assert_uint_le(h->held_slots, GCL_HELD_SLOTS);
+  ck_assert_uint_eq(h->nheld, GCL_HELD_SLOTS / 4 < GCL_HELD_N ? GCL_HELD_SLOTS / 4 : GCL_HELD_N);
+  ck_assert_int_eq(span_at(b[0])->kind, GCL_SPAN_FREE); /* the oldest went back */
+  ck_assert_int_eq(span_at(b[GCL_HELD_N])->kind, GCL_SPAN_HELD);
+  /* Too big to hold: back at once. */
+  char *big = gclzone_malloc((GCL_HELD_SLOTS + 1) * GCL_SLOT_SIZE);
+  gclzone_free(big);
+  ck_assert_int_eq(span_at(big)->kind, GCL_SPAN_FREE);
+  /* A new slab takes their pages: they go back first. */
+  char *again = gclzone_malloc(200 * KiB);
+  ck_assert_uint_gt(h->nheld, 0);
+  char *other = gclzone_malloc(70000); /* a class with no slab yet */
+  ck_assert_uint_eq(h->nheld, 0);
+  gclzone_free(other);
+  gclzone_free(again);
+  ck_assert_uint_eq(h->nheld, 1);
+  /* Trim gives them all back. */
+  gclzone_trim();
+  ck_assert_uint_eq(h->nheld, 0);
+  ck_assert_uint_eq(h->held_slots, 0);
+  for (int i = 0; i <= GCL_HELD_N; i++) ck_assert_int_eq(span_at(b[i])->kind, GCL_SPAN_FREE);
+}
+END_TEST
+
+static void *hold_one(void *arg) {
+  char **out = arg;
+  gclzone_free(gclzone_malloc(1)); /* a theap: a thread with none holds nothing */
+  *out = gclzone_malloc(300 * KiB);
+  gclzone_free(*out);
+  return gcl_span_of(*out)->kind == GCL_SPAN_HELD ? *out : NULL;
+}
+
+/* A block freed by another thread is held by that one, and thread exit
+ * gives it back. */
+START_TEST(thread_exit_gives_held_spans_back) {
+  ck_assert_int_eq(gclzone_init(NULL), 0);
+  char *p;
+  void *ret;
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, hold_one, &p), 0);
+  ck_assert_int_eq(pthread_join(t, &ret), 0);
+  ck_assert_ptr_eq(ret, p); /* held while the thread ran */
+  ck_assert_int_eq(span_at(p)->kind, GCL_SPAN_FREE);
+  uintptr_t where;
+  ck_assert_ptr_null(gcl_check_region(&where));
+}
+END_TEST
+
 START_TEST(thread_exit_hands_memory_back) {
   ck_assert_int_eq(gclzone_init(NULL), 0);
   gclzone_stats_t base, s;
@@ -814,6 +917,9 @@ Suite *suite_heap(void) {
   tcase_add_test(t, stats_count_blocks_exactly);
   tcase_add_test(t, cross_thread_frees_are_reused);
   tcase_add_test(t, thread_exit_hands_memory_back);
+  tcase_add_test(t, freed_large_blocks_are_held_for_the_next);
+  tcase_add_test(t, held_spans_are_few_and_the_oldest_goes_back);
+  tcase_add_test(t, thread_exit_gives_held_spans_back);
   tcase_add_test(t, trim_with_orphans_that_stay);
   tcase_add_test(t, realloc_as_first_call_of_a_thread);
   tcase_add_test(t, block_check_is_exact);

@@ -200,6 +200,33 @@ static void *free_every_other(void *arg) {
   return NULL;
 }
 
+/* A large block held by the saving thread's theap (theap.c: held spans) is
+ * no block in the image: the restored process has that span free. */
+START_TEST(a_held_span_is_free_in_the_image) {
+  fixed_region(64 * MiB, 256 * MiB, BASE_A);
+  char *root = gclzone_malloc(64);
+  char *big = gclzone_malloc(300000), *kept = gclzone_malloc(300000);
+  fill(kept, 300000, 9);
+  gclzone_free(big);
+  ck_assert_int_eq(gcl_span_of(big)->kind, GCL_SPAN_HELD);
+  const char *path = path_of("held.img");
+  ck_assert_int_eq(gclzone_image_save(path, root), 0);
+  forget_region();
+  ck_assert_int_eq(restore_from(path), 0);
+  ck_assert_int_eq(gcl_span_of(big)->kind, GCL_SPAN_FREE);
+  ck_assert(!gclzone_owns(big));
+  ck_assert(gclzone_owns(kept));
+  ck_assert(filled(kept, 300000, 9));
+  gcl_check_all();
+  char *again = gclzone_malloc(300000); /* the free span serves again */
+  ck_assert_ptr_nonnull(again);
+  gclzone_free(again);
+  gclzone_free(kept);
+  gclzone_free(root);
+  gcl_check_all();
+}
+END_TEST
+
 START_TEST(save_restore_save_restore) {
   fixed_region(64 * MiB, 256 * MiB, BASE_A);
   world_t *w = build(true);
@@ -632,6 +659,7 @@ Suite *suite_image(void) {
   tcase_set_timeout(t, 60);
   tcase_add_checked_fixture(t, NULL, remove_dir);
   tcase_add_test(t, save_restore_save_restore);
+  tcase_add_test(t, a_held_span_is_free_in_the_image);
   tcase_add_test(t, empty_region_and_the_same_image_again);
   tcase_add_test(t, save_errors_leave_nothing);
   tcase_add_test(t, the_good_image_starts_from_the_environment);
