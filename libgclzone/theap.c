@@ -747,12 +747,14 @@ static void held_drop(gcl_theap_t *h, unsigned i) {
   h->held_n[h->nheld] = 0;
 }
 
+static void held_give_oldest(gcl_theap_t *h) {
+  gcl_span_t *s = h->held[0];
+  held_drop(h, 0);
+  gcl_span_give(s);
+}
+
 static void held_give_all(gcl_theap_t *h) {
-  while (h->nheld) {
-    gcl_span_t *s = h->held[0];
-    held_drop(h, 0);
-    gcl_span_give(s);
-  }
+  while (h->nheld) held_give_oldest(h);
 }
 
 /* A held span made a large block of `size` bytes aligned to `align`, or
@@ -781,11 +783,7 @@ gcl_span_t *gcl_theap_large_take(size_t size, size_t align) {
 bool gcl_theap_large_hold(gcl_span_t *s) {
   gcl_theap_t *h = gcl_theap_self();
   if (!h->live || gcl_debug_modes || s->slots > GCL_HELD_SLOTS) return false;
-  while (h->nheld == GCL_HELD_N || h->held_slots + s->slots > GCL_HELD_SLOTS) {
-    gcl_span_t *old = h->held[0];
-    held_drop(h, 0);
-    gcl_span_give(old);
-  }
+  while (h->nheld == GCL_HELD_N || h->held_slots + s->slots > GCL_HELD_SLOTS) held_give_oldest(h);
   gcl_span_hold(s);
   h->held_n[h->nheld] = s->slots;
   h->held[h->nheld++] = s;
